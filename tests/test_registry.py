@@ -134,7 +134,7 @@ def test_flags_agree_with_signature(name):
 def test_expected_flag_table():
     """The capabilities the layers above rely on, pinned by name."""
     want = {
-        "sgd": dict(has_momentum=True, adaptive=False, fused_on_cuda=True),
+        "sgd": dict(has_momentum=True, adaptive=False, fused_on_cuda=False),  # native runs foreach
         "sgd_plain": dict(has_momentum=True, adaptive=False),
         "adam": dict(has_betas=True, adaptive=True, fused_on_cuda=True),
         "adamw": dict(has_betas=True, adaptive=True, fused_on_cuda=True),
@@ -278,7 +278,7 @@ def test_betas_list_from_yaml_becomes_tuple():
     assert opt.defaults["betas"] == (0.8, 0.99)
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("name", ["sgd_plain", "adam", "adamw"])
 def test_fused_only_on_cuda(name):
     model = tiny_model()
     info = get_optimizer_info(name)
