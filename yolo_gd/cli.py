@@ -1,0 +1,121 @@
+"""``yolo-gd``: the command line, in Ultralytics' ``key=value`` style.
+
+    yolo-gd train data=shapes optimizer=adamw lr=0.001 epochs=15 imgsz=128
+    yolo-gd data shapes out=datasets/shapes n_train=256 imgsz=128
+    yolo-gd data check datasets/bccd/data.yaml
+
+A :class:`UserError` prints one line on stderr and exits with code 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from yolo_gd import _offline  # noqa: F401  (before anything imports Ultralytics)
+from yolo_gd.errors import UserError, unknown_name
+
+USAGE = """usage: yolo-gd [--debug] COMMAND [key=value ...]
+
+commands:
+  train  key=value ...          train with an injected optimizer/schedule (optimizer=...), or observe-only
+  data shapes key=value ...     generate the synthetic shapes dataset (out=, n_train=, n_val=, imgsz=, seed=)
+  data check DATA               check a dataset (a data.yaml, its folder, 'bccd' or 'shapes'); exit 2 on problems
+"""
+
+
+def parse_value(text: str) -> Any:
+    """Ultralytics-style value parsing: none/true/false, numbers, [lists] and {dicts}, else the string."""
+    low = text.lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text[:1] in "[{(":
+        import yaml
+
+        try:
+            return yaml.safe_load(text.replace("(", "[").replace(")", "]"))
+        except yaml.YAMLError as e:
+            raise UserError(f"cannot parse value '{text}': {e.problem}") from None
+    return text
+
+
+def parse_pairs(items: list[str]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"arguments are key=value pairs, got '{item}' (e.g. epochs=10)")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def _train(args: list[str]) -> int:
+    from yolo_gd.train import train
+
+    kwargs = parse_pairs(args)
+    result = train(**kwargs)
+    print(f"yolo-gd: results in {result.save_dir}")
+    for key in ("metrics/mAP50(B)", "metrics/mAP50-95(B)"):
+        if key in result.metrics:
+            print(f"  {key} = {result.metrics[key]:.4f}")
+    return 0
+
+
+def _data(args: list[str]) -> int:
+    if not args:
+        raise UserError("yolo-gd data needs a subcommand: 'shapes' or 'check'")
+    sub, rest = args[0], args[1:]
+    if sub == "shapes":
+        from yolo_gd.datasets.shapes import DEFAULT_SHAPES, default_shapes_dir, generate_shapes
+
+        kwargs = {**DEFAULT_SHAPES, **parse_pairs(rest)}
+        out = Path(kwargs.pop("out", default_shapes_dir()))
+        print(f"yolo-gd: dataset ready: {generate_shapes(out, **kwargs)}")
+        return 0
+    if sub == "check":
+        from yolo_gd.datasets.check import check_dataset, resolve_data
+
+        if len(rest) != 1:
+            raise UserError("usage: yolo-gd data check DATA (a data.yaml, its folder, 'bccd' or 'shapes')")
+        summary = check_dataset(resolve_data(rest[0]))
+        splits = ", ".join(f"{k}: {v.images} images, {v.boxes} boxes" for k, v in summary.splits.items())
+        print(f"yolo-gd: dataset OK: {summary.yaml_path} ({summary.nc} classes; {splits})")
+        return 0
+    raise unknown_name("data subcommand", sub, ("shapes", "check"))
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"train": _train, "data": _data}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 2
+    try:
+        command = COMMANDS.get(argv[0])
+        if command is None:
+            raise unknown_name("command", argv[0], COMMANDS)
+        return command(argv[1:])
+    except UserError as e:
+        if debug:
+            raise
+        print(f"yolo-gd: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("yolo-gd: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
