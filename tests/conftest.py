@@ -28,3 +28,20 @@ def require(module: str):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"optional package '{module}' is missing in CI: the README's test command must install it")
         pytest.skip(f"optional package '{module}' not installed")
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """48 train / 16 val shapes images at 64 px: a few seconds per epoch of yolo11n on 2 cores."""
+    from yolo_gd.datasets.shapes import generate_shapes
+
+    return generate_shapes(tmp_path_factory.mktemp("shapes") / "tiny", n_train=48, n_val=16, imgsz=64, seed=0)
+
+
+def tiny_train_args(data, project, name, **overrides):
+    """Deterministic tiny-training arguments: seed 0, workers 0, no plots, absolute project path."""
+    args = dict(data=str(data), epochs=3, imgsz=64, batch=8, nbs=16, workers=0, seed=0, deterministic=True,
+                plots=False, project=str(project), name=name, exist_ok=False, verbose=False, amp=False,
+                warmup_epochs=1)
+    args.update(overrides)
+    return args

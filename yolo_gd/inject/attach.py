@@ -108,6 +108,8 @@ class Injection:
                                fingerprint=self.cfg.fingerprint(), allow_change=self.cfg.allow_resume_change)
             optimizer.load_state_dict(state["optimizer"])  # fp32, over the host's fp16 copy
             counters = StepCounters(state["steps"], state["last_step_batch"])
+        if resolved.info.has_train_eval_mode:
+            optimizer.train()  # schedule-free optimizers refuse to step in eval mode
         run = RunState(resolved.plan, resolved.cadence, resolved.clip, counters)
         run.batches_per_epoch = resolved.cadence.batches_per_epoch
         trainer._yolo_gd = run

@@ -47,8 +47,8 @@ def save_state(path: Path, *, epoch: int, counters: StepCounters, optimizer, fin
     os.replace(tmp, path)
 
 
-def load_state(path: Path, *, epoch: int, fingerprint: dict, allow_change: bool) -> dict:
-    """Read the state saved with the checkpoint of ``epoch``; refuse a missing, stale or foreign one."""
+def load_state(path: Path, *, epoch: int | None, fingerprint: dict, allow_change: bool) -> dict:
+    """Read the state saved with the checkpoint of ``epoch`` (None: any); refuse a missing, stale or foreign one."""
     if not path.exists():
         raise UserError(
             f"resume needs {path.name} beside the checkpoint ({path.parent}) to restore the injected optimizer "
@@ -56,7 +56,7 @@ def load_state(path: Path, *, epoch: int, fingerprint: dict, allow_change: bool)
             f"these weights instead of resuming"
         )
     state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("epoch") != epoch:
+    if epoch is not None and state.get("epoch") != epoch:
         raise UserError(
             f"{path} belongs to epoch {state.get('epoch')} but the checkpoint is from epoch {epoch} (a crash between "
             f"the two writes?): start a new run from these weights instead of resuming"
