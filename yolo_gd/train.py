@@ -33,6 +33,17 @@ def split_keys(kwargs: dict) -> tuple[dict, dict]:
     return ours, theirs
 
 
+def _check_ultralytics_keys(keys: dict) -> None:
+    """Reject a misspelt key before the model is built (Ultralytics would raise a multi-line SyntaxError)."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    from yolo_gd.errors import unknown_name
+
+    for key in keys:
+        if key not in DEFAULT_CFG_DICT:
+            raise unknown_name("argument", key, sorted(set(DEFAULT_CFG_DICT) | YOLO_GD_KEYS))
+
+
 def default_project() -> Path:
     """``<cwd>/runs/detect``: absolute, because Ultralytics resolves a relative project under its own runs_dir."""
     return (Path.cwd() / "runs" / "detect").resolve()
@@ -51,6 +62,7 @@ def train(model: str = "yolo11n.yaml", data: str = "shapes", *, optimizer: Any =
 
     model = check_local_weights(model)
     ours, theirs = split_keys(kwargs)
+    _check_ultralytics_keys(theirs)
     resume = theirs.pop("resume", False)
     if not resume:
         data_yaml = resolve_data(data)
