@@ -18,13 +18,15 @@ callbacks into DDP workers. Per-run state lives on the trainer instance, so two 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 from yolo_gd.errors import UserError
 from yolo_gd.inject.config import UNSET, InjectConfig
 from yolo_gd.inject.resolve import Resolved, TrainerFacts, resolve
 from yolo_gd.inject.state import STATE_NAME, StepCounters, load_state, save_state, state_path
-from yolo_gd.inject.step import RunState, owned_step
+from yolo_gd.inject.step import RunState, observed_step, owned_step
+from yolo_gd.optim.progress import Cadence
 from yolo_gd.optim.groups import build_param_groups, format_groups, describe_groups, parse_rules
 from yolo_gd.optim.registry import build_optimizer, resolve_optimizer
 from yolo_gd.optim.schedules import get_schedule
@@ -94,6 +96,7 @@ class Injection:
 
     def on_pretrain_routine_end(self, trainer) -> None:
         if self.cfg.observe_only:
+            self._observe(trainer)
             return
         from ultralytics.utils import RANK
 
@@ -110,8 +113,10 @@ class Injection:
             counters = StepCounters(state["steps"], state["last_step_batch"])
         if resolved.info.has_train_eval_mode:
             optimizer.train()  # schedule-free optimizers refuse to step in eval mode
-        run = RunState(resolved.plan, resolved.cadence, resolved.clip, counters)
+        run = RunState(resolved.plan, resolved.cadence, resolved.clip, counters,
+                       train_eval_mode=resolved.info.has_train_eval_mode)
         run.batches_per_epoch = resolved.cadence.batches_per_epoch
+        run.recorder = self._recorder(trainer, counters.steps)
         trainer._yolo_gd = run
         trainer.optimizer_step = functools.partial(owned_step, trainer, run)
         trainer._get_warmup_iterations = _no_host_warmup
@@ -120,6 +125,33 @@ class Injection:
                                                          self.cfg)
         if RANK in {-1, 0}:
             _announce(trainer, resolved, optimizer)
+
+    def _observe(self, trainer) -> None:
+        """Observe-only: Ultralytics keeps its optimizer, warmup, schedule, clip and cadence; we only record."""
+        if self.cfg.telemetry == "off":
+            return
+        facts = _facts(trainer)
+        cadence = Cadence(facts.batches_per_epoch, facts.epochs, facts.accumulate, facts.warmup_batches)
+        counters = StepCounters(steps=trainer.ema.updates if trainer.ema else 0)  # resumed runs carry the count
+        run = RunState(None, cadence, 10.0, counters, recorder=self._recorder(trainer, counters.steps))
+        run.batches_per_epoch = facts.batches_per_epoch
+        trainer._yolo_gd = run
+        trainer.optimizer_step = functools.partial(observed_step, trainer, run)
+        trainer._handle_nan_recovery = functools.partial(_after_nan_recovery, trainer._handle_nan_recovery, trainer,
+                                                         self.cfg)
+
+    def _recorder(self, trainer, resumed_steps: int):
+        from ultralytics.utils import RANK
+
+        from yolo_gd.telemetry.recorder import StepRecorder
+
+        if self.cfg.telemetry == "off" or RANK not in {-1, 0}:
+            return None  # under DDP rank 0 records; its norms are taken after the gradient all-reduce
+        recorder = StepRecorder(Path(trainer.save_dir) / "telemetry", level=self.cfg.telemetry,
+                                flush_every=self.cfg.telemetry_every, rank=RANK)
+        if trainer.resume:
+            recorder.truncate_after(resumed_steps)  # rows past the checkpoint are replayed by the resumed run
+        return recorder
 
     # -- per epoch / batch ---------------------------------------------------------------------------------------
     def on_train_epoch_start(self, trainer) -> None:
@@ -133,11 +165,14 @@ class Injection:
         if run is not None:
             run.batch_in_epoch += 1
             run.batch = trainer.epoch * run.batches_per_epoch + run.batch_in_epoch
-            trainer.accumulate = 1  # the host then calls our step on every batch; the cadence decides
+            if run.plan is not None:
+                trainer.accumulate = 1  # the host then calls our step on every batch; the cadence decides
 
     def on_train_epoch_end(self, trainer) -> None:
         run = getattr(trainer, "_yolo_gd", None)
-        if run is not None and trainer._yolo_gd_resolved.info.has_train_eval_mode:
+        if run is not None and run.recorder is not None:
+            run.recorder.epoch_end(trainer)  # one device->host copy, epochs.csv row (results.csv is untouched)
+        if run is not None and run.train_eval_mode:
             # Schedule-free: validation reads trainer.ema.ema and save_model stores it, so the evaluation weights
             # (optimizer.eval()) are put into the EMA slot until on_fit_epoch_end switches back to train().
             from ultralytics.utils.torch_utils import unwrap_model
@@ -148,13 +183,13 @@ class Injection:
 
     def on_model_save(self, trainer) -> None:
         run = getattr(trainer, "_yolo_gd", None)
-        if run is not None:
+        if run is not None and run.plan is not None:
             save_state(trainer.wdir / STATE_NAME, epoch=trainer.epoch, counters=run.counters,
                        optimizer=trainer.optimizer, fingerprint=self.cfg.fingerprint())
 
     def on_fit_epoch_end(self, trainer) -> None:
         run = getattr(trainer, "_yolo_gd", None)
-        if run is not None and trainer._yolo_gd_resolved.info.has_train_eval_mode:
+        if run is not None and run.train_eval_mode:
             trainer.optimizer.train()
 
     def teardown(self, trainer) -> None:
@@ -164,13 +199,18 @@ class Injection:
 
 
 def _after_nan_recovery(original, trainer, cfg: InjectConfig, epoch: int) -> bool:
-    """The host reloads last.pt's fp16 optimizer state on NaN recovery; put back our fp32 state and counters."""
+    """The host reloads last.pt on NaN/Inf (fp16 optimizer state, EMA update count): follow it."""
     recovered = original(epoch)
-    if recovered:
-        run = trainer._yolo_gd
-        state = load_state(trainer.wdir / STATE_NAME, epoch=None, fingerprint=cfg.fingerprint(), allow_change=True)
-        trainer.optimizer.load_state_dict(state["optimizer"])
-        run.counters = StepCounters(state["steps"], state["last_step_batch"])
+    run = getattr(trainer, "_yolo_gd", None)
+    if recovered and run is not None:
+        if run.plan is None:  # observe-only: the host's own optimizer and counters came back
+            run.counters.steps = trainer.ema.updates
+        else:  # injected: put back our fp32 state and counters
+            state = load_state(trainer.wdir / STATE_NAME, epoch=None, fingerprint=cfg.fingerprint(), allow_change=True)
+            trainer.optimizer.load_state_dict(state["optimizer"])
+            run.counters.steps, run.counters.last_step_batch = state["steps"], state["last_step_batch"]
+        if run.recorder is not None:
+            run.recorder.new_attempt()  # the thrown-away epoch's rows stay, marked by their attempt number
     return recovered
 
 

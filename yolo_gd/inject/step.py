@@ -1,5 +1,7 @@
 """The optimizer step yolo_gd owns: set LR/momentum -> unscale -> norm/clip -> step -> zero_grad -> EMA.
 
+(and, in observe-only mode, the host's own step, unchanged, with the pre-clip norm kept for telemetry.)
+
 It replaces ``trainer.optimizer_step`` on one trainer instance and is called by the host at EVERY batch (yolo_gd
 sets the host's ``accumulate`` to 1); it decides itself, with Ultralytics' own rule (:class:`Cadence`), whether
 this batch ends an accumulation window. Owning the decision keeps a resumed run stepping on the same batches as an
@@ -23,11 +25,12 @@ from yolo_gd.optim.progress import Cadence, Progress
 class RunState:
     """One trainer's injected run: the plan, where it stands, and the telemetry recorder (or None)."""
 
-    plan: HyperPlan
+    plan: HyperPlan | None  # None in observe-only mode: the host sets LR and momentum
     cadence: Cadence
     clip: float | None
     counters: StepCounters
     recorder: Any = None
+    train_eval_mode: bool = False  # schedule-free: optimizer.eval() around validation and saving
     batch: int = -1  # global batch index of the batch being trained (the host's ni)
     batch_in_epoch: int = -1
     batches_per_epoch: int = 1
@@ -42,17 +45,34 @@ def owned_step(trainer, run: RunState) -> None:
     """One call per batch from the host loop; steps when the cadence says this batch ends a window."""
     if not run.cadence.steps_at(run.batch, run.counters.last_step_batch):
         return  # gradients keep accumulating, as in the host loop
-    optimizer, scaler, model = trainer.optimizer, trainer.scaler, trainer.model
     progress = run.progress()
-    run.plan.apply(optimizer.param_groups, progress)
+    run.plan.apply(trainer.optimizer.param_groups, progress)
+    _step(trainer, run.clip, run.recorder, progress)
+    run.counters.steps += 1
+    run.counters.last_step_batch = run.batch
+
+
+def observed_step(trainer, run: RunState) -> None:
+    """Observe-only: the host decided to step and set LR/momentum itself; do exactly its step, and record it.
+
+    The operations and their order are Ultralytics' ``optimizer_step`` (engine/trainer.py 909-920) with its fixed
+    clip of 10.0, so weights stay bit-identical; only the pre-clip norm it throws away is kept.
+    """
+    progress = run.progress()
+    _step(trainer, 10.0, run.recorder, progress, foreach=False if trainer.device.type == "npu" else None)
+    run.counters.steps += 1
+    run.counters.last_step_batch = run.batch
+
+
+def _step(trainer, clip: float | None, recorder, progress: Progress, foreach: bool | None = None) -> None:
+    optimizer, scaler, model = trainer.optimizer, trainer.scaler, trainer.model
     scaler.unscale_(optimizer)
     norm = None
-    if run.clip is not None:
-        # The same call as the host's (model.parameters(), default foreach): its return value is the pre-clip norm.
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=run.clip)
-    recorder = run.recorder
+    if clip is not None:
+        # The host's own call (model.parameters(), default foreach): its return value is the pre-clip norm.
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=clip, foreach=foreach)
     if recorder is not None:
-        recorder.before_step(trainer, progress, norm, run.clip)
+        recorder.before_step(trainer, progress, norm, clip)
     scaler.step(optimizer)
     scaler.update()
     if recorder is not None:
@@ -60,5 +80,3 @@ def owned_step(trainer, run: RunState) -> None:
     optimizer.zero_grad()
     if trainer.ema:
         trainer.ema.update(model)
-    run.counters.steps += 1
-    run.counters.last_step_batch = run.batch

@@ -55,7 +55,7 @@ from yolo_gd.telemetry.sinks import (
 __all__ = ["StepRecorder", "LEVELS", "read_steps"]
 
 LEVELS = ("basic", "full")
-_HOST_FIXED = ("step", "epoch", "batch", "batch_in_epoch", "images_seen", "time", "attempt", "clip")
+_HOST_FIXED = ("step", "epoch", "batch", "batch_in_epoch", "images_seen", "time", "attempt", "optimizer", "clip")
 
 
 def _unwrap(model):
@@ -81,8 +81,13 @@ def _momentum(group: dict) -> Any:
     return group.get("momentum", math.nan)
 
 
+def _keep(value: Any) -> Any:
+    """A group hyperparameter as it is now. Tensor LRs/betas (rare: ``lr=torch.tensor(...)``, capturable
+    optimizers) are cloned on their device, not read (that would sync); :func:`_host_number` reads them at flush."""
+    return value.detach().clone() if isinstance(value, Tensor) else value
+
+
 def _host_number(value: Any) -> float:
-    """A host value at flush time: tensor LRs (rare: ``lr=torch.tensor(...)``) are read here, not per step."""
     return float(value) if isinstance(value, Tensor) else value
 
 
@@ -92,8 +97,11 @@ class StepRecorder:
     Args:
         out_dir: the run's telemetry folder (``save_dir / 'telemetry'``): ``steps/part-*.parquet``,
             ``epochs.csv`` and ``tensorboard/`` go there.
-        level: ``'basic'`` (losses, global and per-group gradient norms, per-group parameter and update norms, AMP
-            scale, skip and non-finite flags) or ``'full'`` (adds per-layer gradient norms).
+        level: ``'basic'`` (losses, global and per-group gradient norms, clipping, AMP scale, skip and non-finite
+            flags: one read of the gradients per step) or ``'full'`` (adds per-group parameter norms, update norms
+            and update/parameter ratios, which need a persistent parameter snapshot, and per-layer gradient
+            norms). Update norms are full-only because they cost more than the 2 % budget of basic allows on
+            CPU (see ``bench/recorder_micro.py``).
         flush_every: also flush every N recorded steps (0: only at epoch ends and close).
         tensorboard: write the flushed rows to TensorBoard too, when ``torch.utils.tensorboard`` imports.
         rank: the DDP rank; only rank 0 (or -1, no DDP) records, every method is a no-op elsewhere.
@@ -135,6 +143,7 @@ class StepRecorder:
         self._n = 0  # rows filled in the device buffer (== len(self._host))
         self._pending = False  # before_step recorded a row whose after_step has not run yet
         self._last_step: int | None = None
+        self._attempt_marked = False  # new_attempt() was called since the last row
         self._epoch_frames: list[pd.DataFrame] = []
         # atexit holds only a weak reference: a recorder that is garbage collected is not kept alive by it
         self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
@@ -148,12 +157,14 @@ class StepRecorder:
         optimizer = trainer.optimizer
         groups = optimizer.param_groups
         self._optimizer_id = id(optimizer)
+        self._optimizer_name = type(optimizer).__name__  # what optimizer='auto' picked, in observe-only runs
         self._group_sizes = [len(g["params"]) for g in groups]
         self.group_names = _group_names(groups)
         self._params: list[Tensor] = [p for g in groups for p in g["params"]]
         if not self._params:
             raise ValueError("the optimizer has no parameters: nothing to record")
         device = self._params[0].device
+        self._homogeneous = len({(p.dtype, p.device) for p in self._params}) == 1
         self.device = device
         G = len(groups)
         self._group_index = segment_index(self._group_sizes, device)  # the only host->device copy: once
@@ -163,15 +174,17 @@ class StepRecorder:
             self.loss_names = [str(k) for k in loss_items]
         elif isinstance(loss_items, Tensor):
             names = list(getattr(trainer, "loss_names", ()) or [])
-            self.loss_names = names if len(names) == loss_items.numel() else [f"part{i}" for i in range(loss_items.numel())]
+            n = loss_items.numel()
+            self.loss_names = names if len(names) == n else [f"part{i}" for i in range(n)]
         else:
             self.loss_names = []
 
         dev_cols = ["loss_backprop", *(f"loss/{n}" for n in self.loss_names), "loss_sum", "grad_norm", "clipped",
                     "clip_coef", "amp_scale", "skipped", "nonfinite", "nonfinite_count"]
         dev_cols += [f"grad_norm/{g}" for g in self.group_names]
-        dev_cols += [f"param_norm/{g}" for g in self.group_names]
-        if self.level == "full":
+        full = self.level == "full"
+        if full:
+            dev_cols += [f"param_norm/{g}" for g in self.group_names]
             names = {id(p): n for n, p in _unwrap(trainer.model).named_parameters()}
             keys_of = layer_keys([names.get(id(p), f"unnamed.{i}.p") for i, p in enumerate(self._params)],
                                  self.layer_depth)
@@ -183,8 +196,9 @@ class StepRecorder:
         else:
             self.layer_names = []
         self._n_before = len(dev_cols)
-        dev_cols += [f"update_norm/{g}" for g in self.group_names]
-        dev_cols += [f"update_ratio/{g}" for g in self.group_names]
+        if full:
+            dev_cols += [f"update_norm/{g}" for g in self.group_names]
+            dev_cols += [f"update_ratio/{g}" for g in self.group_names]
         self.device_columns = dev_cols
         self._col = {c: i for i, c in enumerate(dev_cols)}
         self.host_columns = [*_HOST_FIXED, *(f"lr/{g}" for g in self.group_names),
@@ -192,17 +206,19 @@ class StepRecorder:
         self.columns = self.host_columns + self.device_columns
 
         self._buf = torch.full((self.capacity, len(dev_cols)), math.nan, dtype=torch.float32, device=device)
-        # One persistent copy of the parameters: before_step copies into it, after_step subtracts in place, so
-        # the update norm costs no allocation per step.
-        # It is ONE flat buffer (groups are consecutive slices of it), so the per-group parameter and update norms
-        # are a few large contiguous reductions instead of hundreds of small ones (measured ~2x cheaper on CPU).
-        dtype = self._params[0].dtype
-        for p in self._params[1:]:
-            dtype = torch.promote_types(dtype, p.dtype)
-        numels = [p.numel() for p in self._params]
-        self._flat = torch.empty(sum(numels), dtype=dtype, device=device)
-        self._snapshot = [v.view(p.shape) for v, p in zip(self._flat.split(numels), self._params)]
-        self._group_numels = [sum(p.numel() for p in g["params"]) for g in groups]
+        if full:
+            # One persistent copy of the parameters (full level only: it costs one model's worth of memory and,
+            # per step, a copy + an in-place subtract + two reductions): before_step copies into it, after_step
+            # subtracts in place, so the update norm allocates nothing per step. It is ONE flat buffer (groups
+            # are consecutive slices), so per-group parameter and update norms are a few large contiguous
+            # reductions instead of hundreds of small ones (measured ~2x cheaper on CPU).
+            dtype = self._params[0].dtype
+            for p in self._params[1:]:
+                dtype = torch.promote_types(dtype, p.dtype)
+            numels = [p.numel() for p in self._params]
+            self._flat = torch.empty(sum(numels), dtype=dtype, device=device)
+            self._snapshot = [v.view(p.shape) for v, p in zip(self._flat.split(numels), self._params)]
+            self._group_numels = [sum(p.numel() for p in g["params"]) for g in groups]
         self._no_grad = {(p.dtype, p.device): torch.zeros(0, dtype=p.dtype, device=p.device) for p in self._params}
         self._one = torch.ones((), device=device)
         self._zero = torch.zeros((), device=device)
@@ -237,8 +253,9 @@ class StepRecorder:
             self._setup(trainer)
         if self._pending:  # the previous row never got its after_step: leave its after-columns NaN
             self._pending = False
-        if self._last_step is not None and progress.step <= self._last_step:
+        if self._last_step is not None and progress.step <= self._last_step and not self._attempt_marked:
             self.attempt += 1  # training went back (NaN recovery / OOM retry): later rows supersede earlier ones
+        self._attempt_marked = False
         self._last_step = progress.step
         if self._n == self.capacity:
             self._grow()
@@ -255,15 +272,19 @@ class StepRecorder:
             (batch + 1) * int(getattr(trainer, "batch_size", 0) or 0),
             time.perf_counter() - self._t0,
             self.attempt,
+            self._optimizer_name,
             math.nan if clip is None else clip,
-            *(g["lr"] for g in groups),
-            *(_momentum(g) for g in groups),
+            *(_keep(g["lr"]) for g in groups),
+            *(_keep(_momentum(g)) for g in groups),
         ))
 
         # device part
         params = self._params
         grads = [p.grad if p.grad is not None else self._no_grad[(p.dtype, p.device)] for p in params]
-        per_tensor = tensor_norms(grads)  # one foreach pass over the gradients
+        if self._homogeneous:  # the usual case: skip tensor_norms' per-tensor dtype/device bucketing
+            per_tensor = torch.stack(torch._foreach_norm(grads)).float()  # one foreach pass over the gradients
+        else:
+            per_tensor = tensor_norms(grads)
         if norm is None:
             total = torch.linalg.vector_norm(per_tensor)  # = clip_grad_norm_'s value (no clip happened)
             coef = self._one
@@ -293,9 +314,10 @@ class StepRecorder:
 
         loss = getattr(trainer, "loss", None)
         loss = loss.detach().float().sum() if isinstance(loss, Tensor) else torch.full((), math.nan, device=self.device)
-        items = trainer.loss_items
+        items = getattr(trainer, "loss_items", None)
         if isinstance(items, dict):
-            parts = [items[n].detach().float().reshape(()) if n in items else self._zero * math.nan for n in self.loss_names]
+            nan = self._zero * math.nan  # a part missing from this step's dict (names are fixed at the first step)
+            parts = [items[n].detach().float().reshape(()) if n in items else nan for n in self.loss_names]
             parts = torch.stack(parts) if parts else self._zero.reshape(0)
         elif isinstance(items, Tensor):
             parts = items.detach().float().reshape(-1)
@@ -307,10 +329,10 @@ class StepRecorder:
         values = [loss.reshape(1), parts.reshape(-1), parts.sum().reshape(1), total.reshape(1),
                   clipped.reshape(1), coef.reshape(1), amp_scale.reshape(1), skipped.reshape(1),
                   nonfinite.reshape(1), self._nonfinite_total.reshape(1), group_grad]
-        torch._foreach_copy_(self._snapshot, params)
-        self._param_norms = slice_norms(self._flat, self._group_numels)  # norms of the params before the step
-        values.append(self._param_norms)
         if self.level == "full":
+            torch._foreach_copy_(self._snapshot, params)
+            self._param_norms = slice_norms(self._flat, self._group_numels)  # the params before the step
+            values.append(self._param_norms)
             values.append(segment_norms(per_tensor, self._layer_index, len(self.layer_names)))
         torch.cat([v.float() for v in values], out=self._buf[row, : self._n_before])
         self._n += 1
@@ -322,9 +344,10 @@ class StepRecorder:
         if not self.active or not self._pending:
             return
         row = self._n - 1
-        torch._foreach_sub_(self._snapshot, self._params)  # snapshot := before - after (in place)
-        update = slice_norms(self._flat, self._group_numels)
-        torch.cat([update, ratio(update, self._param_norms)], out=self._buf[row, self._n_before:])
+        if self.level == "full":
+            torch._foreach_sub_(self._snapshot, self._params)  # snapshot := before - after (in place)
+            update = slice_norms(self._flat, self._group_numels)
+            torch.cat([update, ratio(update, self._param_norms)], out=self._buf[row, self._n_before:])
         if self._skip_from_scale:
             scaler = trainer.scaler
             col = self._col["amp_scale"]
@@ -334,8 +357,13 @@ class StepRecorder:
             self.flush()
 
     def new_attempt(self) -> None:
-        """Mark the following rows as a new attempt (for callers that know training went back)."""
+        """Mark the following rows as a new attempt (for callers that know training went back).
+
+        Training going back is also detected by itself (a step number not above the previous one); calling this
+        first makes that one increment, not two.
+        """
         self.attempt += 1
+        self._attempt_marked = True
 
     # ------------------------------------------------------------------------------------------ host side
 
@@ -365,7 +393,9 @@ class StepRecorder:
             if self._tb is None:
                 self._tb = TensorBoardSink(self.out_dir / "tensorboard", purge_step=self._purge_step)
             self._tb.write(df)
-        self._epoch_frames.append(df)
+        # keep what the next epoch_end can summarize: frames of epochs before this one are no longer needed
+        first_epoch = df["epoch"].min()
+        self._epoch_frames = [f for f in self._epoch_frames if f["epoch"].max() >= first_epoch] + [df]
         if self._pending:  # keep the half-recorded row: move it to the top of the buffer
             self._buf[0].copy_(self._buf[n])
         self._host = self._host[n:]

@@ -24,7 +24,7 @@ __all__ = ["Column", "STEP_COLUMNS", "EPOCH_COLUMNS", "SCHEMA_DOC", "column_spec
 @dataclass(frozen=True)
 class Column:
     pattern: str
-    dtype: str  # numpy dtype name
+    dtype: str  # numpy dtype name, or 'str' (a text column)
     source: str  # 'host' or 'device' (or 'derived' for epochs.csv)
     level: str  # 'basic' or 'full': the lowest recorder level that records it
     meaning: str
@@ -41,21 +41,24 @@ STEP_COLUMNS: tuple[Column, ...] = (
     Column("batch", "int64", "host", "basic", "global batch index of the step (Ultralytics' ni)"),
     Column("batch_in_epoch", "int64", "host", "basic", "batch index within the epoch"),
     Column("images_seen", "int64", "host", "basic",
-           "(batch + 1) x batch size: images trained on so far (the nominal batch size; a short last batch counts full)"),
+           "(batch + 1) x batch size: images trained on so far (nominal batch size: a short last batch counts full)"),
     Column("time", "float64", "host", "basic",
            "seconds since the recorder started (host perf_counter when the step was recorded; no device sync, so "
            "it runs ahead of an asynchronous device)"),
     Column("attempt", "int64", "host", "basic",
            "0, +1 each time training goes back to an earlier step (NaN recovery, OOM retry): for each step the "
            "row with the highest attempt is the one training kept"),
+    Column("optimizer", "str", "host", "basic",
+           "optimizer class name (in observe-only runs: what Ultralytics' optimizer='auto' picked)"),
     Column("clip", "float64", "host", "basic", "gradient clip threshold in force (NaN: no clipping)"),
     Column("lr/<group>", "float64", "host", "basic", "learning rate of the group used by this step"),
     Column("momentum/<group>", "float64", "host", "basic",
            "momentum (SGD-like) or beta1 (Adam-like) of the group used by this step; NaN if the optimizer has none"),
     Column("loss_backprop", "float32", "device", "basic",
-           "trainer.loss: the loss that was backpropagated (sum of the parts x batch size, x world size under DDP)"),
+           "trainer.loss: the loss that was backpropagated (sum of the parts x batch size, x world size under DDP) "
+           "of the batch that ended the accumulation window"),
     Column("loss/<part>", "float32", "device", "basic",
-           "one part of trainer.loss_items (per-image mean; YOLO26: the one-to-one branch only)"),
+           "one part of trainer.loss_items of that batch (per-image mean; YOLO26: the one-to-one branch only)"),
     Column("loss_sum", "float32", "device", "basic", "sum of the loss/<part> columns"),
     Column("grad_norm", "float32", "device", "basic",
            "global L2 norm of the unscaled gradients BEFORE clipping (what the clip threshold is compared to)"),
@@ -63,10 +66,10 @@ STEP_COLUMNS: tuple[Column, ...] = (
     Column("clip_coef", "float32", "device", "basic",
            "factor the gradients were multiplied by: min(clip / (grad_norm + 1e-6), 1); 1 without clipping"),
     Column("grad_norm/<group>", "float32", "device", "basic", "pre-clip L2 norm of the group's unscaled gradients"),
-    Column("param_norm/<group>", "float32", "device", "basic", "L2 norm of the group's parameters before the step"),
-    Column("update_norm/<group>", "float32", "device", "basic",
+    Column("param_norm/<group>", "float32", "device", "full", "L2 norm of the group's parameters before the step"),
+    Column("update_norm/<group>", "float32", "device", "full",
            "L2 norm of the parameter change the step made (p_after - p_before; 0 for a skipped step)"),
-    Column("update_ratio/<group>", "float32", "device", "basic", "update_norm / param_norm"),
+    Column("update_ratio/<group>", "float32", "device", "full", "update_norm / param_norm"),
     Column("amp_scale", "float32", "device", "basic", "AMP loss scale the gradients were computed with (1: AMP off)"),
     Column("skipped", "bool", "device", "basic", "the AMP scaler skipped this step (inf/NaN gradients)"),
     Column("nonfinite", "bool", "device", "basic", "grad_norm is inf or NaN"),
@@ -106,15 +109,17 @@ def column_spec(name: str, columns: tuple[Column, ...] = STEP_COLUMNS) -> Column
 def cast_steps(df: pd.DataFrame) -> pd.DataFrame:
     """Cast every column of a step table to its schema dtype (unknown columns: float64).
 
-    Device values arrive as float32; flags become bool (a NaN flag, from a step whose after_step was never
-    recorded, becomes False), counts become int64.
+    Device values arrive as float32; text stays text; flags become bool (a NaN flag, from a step whose
+    after_step was never recorded, becomes False), counts become int64.
     """
     out = {}
     for name in df.columns:
         spec = column_spec(name)
         dtype = spec.dtype if spec else "float64"
         values = df[name].to_numpy()
-        if dtype == "bool":
+        if dtype == "str":
+            out[name] = values.astype(object)
+        elif dtype == "bool":
             out[name] = np.nan_to_num(values.astype("float64"), nan=0.0) > 0.5
         elif dtype == "int64":
             out[name] = np.nan_to_num(values.astype("float64"), nan=-1).astype("int64")

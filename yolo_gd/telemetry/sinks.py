@@ -144,7 +144,7 @@ def truncate_epochs(path: str | os.PathLike, step: int) -> None:
 
 
 # Host bookkeeping columns: not worth a TensorBoard chart of their own.
-_TB_SKIP = {"step", "epoch", "batch", "batch_in_epoch", "images_seen", "time", "attempt", "clip"}
+_TB_SKIP = {"step", "epoch", "batch", "batch_in_epoch", "images_seen", "time", "attempt", "clip", "optimizer"}
 
 
 class TensorBoardSink:
@@ -173,6 +173,7 @@ class TensorBoardSink:
         cols = [
             c for c in df.columns
             if c not in _TB_SKIP and (self.layers or not c.startswith("layer_grad_norm/"))
+            and (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))
         ]
         steps = df["step"].to_numpy()
         values = df[cols].to_numpy(dtype="float64")
