@@ -213,3 +213,27 @@ def test_attach_rejects_bad_input_before_training():
         yolo_gd.attach(model, "adamw")
     detach(model)
     assert find_injection(model) is None
+
+
+def test_injected_run_records_one_row_per_step_with_the_plans_lr(tiny_data, tmp_path, capsys):
+    from yolo_gd.cli import main
+    from yolo_gd.telemetry.sinks import read_epochs, read_steps
+
+    model = _yolo()
+    yolo_gd.attach(model, "sgd", schedule="linear", warmup=0, lr=0.01, telemetry="full")
+    # batch 8, nbs 16: accumulate 2, ramped up from 1 during the 1-epoch warmup (6 batches)
+    model.train(**tiny_train_args(tiny_data, tmp_path, "tele", epochs=2, nbs=16))
+    trainer = model.trainer
+    steps = read_steps(trainer.save_dir)
+    total = trainer._yolo_gd.cadence.total_steps
+    assert len(steps) == trainer.ema.updates == total == len(trainer._yolo_gd.cadence.step_batches) > 12 // 2
+    assert steps["batch"].tolist() == list(trainer._yolo_gd.cadence.step_batches)
+    assert steps["lr/weight"].tolist() == pytest.approx([0.01 * (1 - k / total) for k in range(total)], rel=1e-15)
+    assert (steps["clip"] == 10.0).all() and steps["clipped"].dtype == bool
+    assert (steps["update_norm/weight"] > 0).all() and steps["optimizer"].eq("SGD").all()
+    epochs = read_epochs(trainer.save_dir)
+    assert len(epochs) == 2
+    assert main(["plot", str(trainer.save_dir)]) == 0
+    written = capsys.readouterr().out
+    for name in ("losses.png", "grad_norm.png", "lr_momentum.png", "update_ratio.png"):
+        assert (trainer.save_dir / "telemetry" / name).stat().st_size > 10_000 and name in written

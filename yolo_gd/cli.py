@@ -22,6 +22,7 @@ commands:
   train  key=value ...          train with an injected optimizer/schedule (optimizer=...), or observe-only
   data shapes key=value ...     generate the synthetic shapes dataset (out=, n_train=, n_val=, imgsz=, seed=)
   data check DATA               check a dataset (a data.yaml, its folder, 'bccd' or 'shapes'); exit 2 on problems
+  plot RUN_DIR                  PNG plots of a run's per-step telemetry (losses, grad norm, LR, update ratio)
 """
 
 
@@ -92,7 +93,21 @@ def _data(args: list[str]) -> int:
     raise unknown_name("data subcommand", sub, ("shapes", "check"))
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"train": _train, "data": _data}
+def _plot(args: list[str]) -> int:
+    from yolo_gd.telemetry.plots import plot_run
+    from yolo_gd.telemetry.sinks import read_steps
+
+    if len(args) != 1:
+        raise UserError("usage: yolo-gd plot RUN_DIR (a training's save dir, e.g. runs/detect/train)")
+    run_dir = Path(args[0])
+    if read_steps(run_dir).empty:
+        raise UserError(f"no telemetry steps under {run_dir}: pass a run trained with yolo_gd (telemetry=basic|full)")
+    for path in plot_run(run_dir):
+        print(f"yolo-gd: wrote {path}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"train": _train, "data": _data, "plot": _plot}
 
 
 def main(argv: list[str] | None = None) -> int:

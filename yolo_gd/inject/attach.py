@@ -39,6 +39,7 @@ _EVENTS = (
     "on_train_epoch_end",
     "on_model_save",
     "on_fit_epoch_end",
+    "on_train_end",
     "teardown",
 )
 
@@ -191,6 +192,15 @@ class Injection:
         run = getattr(trainer, "_yolo_gd", None)
         if run is not None and run.train_eval_mode:
             trainer.optimizer.train()
+
+    def on_train_end(self, trainer) -> None:
+        run = getattr(trainer, "_yolo_gd", None)
+        if run is not None and run.recorder is not None:
+            run.recorder.close()
+            if trainer.args.plots:  # beside Ultralytics' own plots, when it makes them
+                from yolo_gd.telemetry.plots import plot_run
+
+                plot_run(trainer.save_dir)
 
     def teardown(self, trainer) -> None:
         run = getattr(trainer, "_yolo_gd", None)
