@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from yolo_gd.optim.plan import HyperPlan, WarmupPlan
 from yolo_gd.optim.progress import Cadence, Progress
-from yolo_gd.optim.schedules import SCHEDULES, get_schedule
+from yolo_gd.optim.schedule_registry import SCHEDULES, get_schedule
 
 
 def main() -> Path:

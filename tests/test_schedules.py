@@ -1,33 +1,29 @@
-"""LR schedules: every registered schedule's contract, exact values, Ultralytics parity, warmup, torch adapters."""
+"""LR schedules: every registered schedule's contract, exact values, Ultralytics parity, torch adapters.
+
+Warmup is :class:`~yolo_gd.optim.plan.WarmupPlan`, tested in test_plan.py.
+"""
 
 from __future__ import annotations
 
 import math
 import pickle
-import random
 import warnings
 
-import numpy as np
 import pytest
 import torch
 
 from conftest import require
 from yolo_gd.errors import UserError
 from yolo_gd.optim.progress import Cadence, Progress
+from yolo_gd.optim.schedule_registry import SCHEDULES, get_schedule
 from yolo_gd.optim.schedules import (
-    SCHEDULES,
-    Warmed,
-    Warmup,
-    WarmupFactor,
     bind,
-    blend,
     constant,
     cosine,
     cyclic,
     exponential,
     from_callable,
     from_torch,
-    get_schedule,
     linear,
     multistep,
     one_cycle,
@@ -276,12 +272,6 @@ def test_wsd():
     assert wsd(decay=0.0)(at(99)) == 1.0
 
 
-def test_wsd_after_warmup_is_non_increasing():
-    v = trace(Warmup(10).then(wsd(decay=0.3, shape="cosine")), PLAIN)
-    assert v[:11] == pytest.approx([k / 10 for k in range(11)], abs=1e-15)
-    assert all(b <= a for a, b in zip(v[10:], v[11:]))
-
-
 def test_cyclic():
     s = cyclic(10)
     assert [s(at(k)) for k in (0, 5, 10, 15)] == [0.1, 1.0, 0.1, 1.0]
@@ -331,93 +321,6 @@ def test_ul_schedules_equal_ultralytics_bit_for_bit(epochs, lrf):
                 p = Progress(step=batch, total_steps=7 * epochs, batch=batch, batches_per_epoch=7, epochs=epochs)
                 assert ours(p) == lf(e)
                 assert lr0 * ours(p) == opt.param_groups[0]["lr"]
-
-
-# ---------------------------------------------------------------------------------------------- warmup and blend
-
-
-def test_linear_warmup_shape():
-    w = Warmup(10)
-    assert [w.warmup_factor(at(k), 10) for k in (0, 5, 10, 11, 99)] == [0.0, 0.5, 1.0, 1.0, 1.0]
-    assert w.warmup_factor(at(3), 0) == 1.0  # zero length: no warmup
-
-
-def test_exp_warmup_shape():
-    w = Warmup(10, kind="exp")
-    f = [w.warmup_factor(at(k), 10) for k in range(12)]
-    assert f[0] == 0.0 and f[10] == 1.0 and f[11] == 1.0
-    assert all(b > a for a, b in zip(f[:11], f[1:11]))  # strictly rising to 1
-    assert f[5] == pytest.approx((1 - math.exp(-2.5)) / (1 - math.exp(-5)), abs=1e-15)
-    assert all(0.0 <= x <= 1.0 for x in f)
-
-
-def test_batch_clock_uses_the_batch_index():
-    w = Warmup("1ep", clock="batch")
-    assert w.length_in_units(RAMP) == 10  # round(1 * 10) batches, as Ultralytics' nw
-    # Step 6 of RAMP happens on batch 9: 9/10 of the way, though only 6 steps were taken.
-    assert w.warmup_factor(at(6, RAMP), 10) == 0.9
-    assert Warmup("0.5dur", clock="batch").length_in_units(RAMP) == 15
-    assert Warmup(7, clock="batch").length_in_units(RAMP) == 12  # step 7 is taken on batch 12
-    assert Warmup("2ep").length_in_units(RAMP) == 10  # steps before epoch 2
-
-
-def test_warmup_longer_than_training():
-    with pytest.raises(UserError) as info:
-        bind(Warmup("5ep").then(constant()), RAMP)
-    assert str(info.value) == (
-        "warmup '5ep' is 17 steps but training has only 12 optimizer steps: shorten it or train longer."
-    )
-    with pytest.raises(UserError, match="warmup '5ep' is 50 batches but training has only 30 batches"):
-        Warmup("5ep", clock="batch").length_in_units(RAMP)
-
-
-def test_warmed_schedule():
-    s = Warmup(4).then(constant())
-    assert trace(s, RAMP) == [0.0, 0.25, 0.5, 0.75] + [1.0] * 8
-    # The target is the schedule's own value at that step (as Ultralytics ramps to lr0 * lf(epoch)).
-    lin = trace(Warmup(4).then(linear()), PLAIN)
-    assert lin[2] == float(np.interp(2, [0, 4], [0.0, linear()(at(2))]))
-    assert lin[4:] == trace(linear(), PLAIN)[4:]
-    bias_like = Warmup(4).then(constant(), start=0.1)
-    assert trace(bias_like, PLAIN)[:5] == [float(np.interp(k, [0, 4], [0.1, 1.0])) for k in range(5)]
-    bound = bind(Warmup("1ep").then(cosine()), RAMP)
-    assert isinstance(bound, Warmed) and bound.units == 7
-    assert pickle.loads(pickle.dumps(bound)) == bound
-
-
-def test_warmup_validation():
-    with pytest.raises(UserError, match="kind='cos' is not one of 'linear', 'exp'"):
-        Warmup(10, kind="cos")
-    with pytest.raises(UserError, match="clock='epoch' is not one of 'step', 'batch'"):
-        Warmup(10, clock="epoch")
-    with pytest.raises(UserError, match="needs the run's step cadence"):
-        Warmup("1ep").then(constant())(at(0))
-
-
-def test_blend_is_np_interp_bit_for_bit():
-    rng = random.Random(0)
-    naive_differs = 0
-    for nw in range(1, 80):
-        w = Warmup(nw, clock="batch")
-        for ni in range(0, nw + 3):
-            p = Progress(step=0, total_steps=1, batch=ni, batches_per_epoch=1000, epochs=1)
-            factor = w.warmup_factor(p, nw)
-            for start in (0.0, 0.1, 0.8):
-                target = 0.937 if start == 0.8 else rng.uniform(0.0, 0.02)
-                expected = float(np.interp(ni, [0, nw], [start, target]))
-                assert blend(factor, start, target) == expected, (ni, nw, start, target)
-                if ni <= nw and start + (ni / nw) * (target - start) != expected:
-                    naive_differs += 1
-    assert naive_differs > 0  # the np.interp route matters: the textbook formula is off in the last bit
-
-
-def test_blend_with_plain_floats():
-    assert blend(0.0, 0.1, 0.01) == 0.1
-    assert blend(1.0, 0.1, 0.01) == 0.01
-    assert blend(0.25, 0.0, 2.0) == 0.5
-    assert blend(0.5, 0.8, 0.937) == 0.8 + 0.5 * (0.937 - 0.8)
-    f = WarmupFactor(0.5, 2, 4)
-    assert float(f) == 0.5 and pickle.loads(pickle.dumps(f)).x == 2
 
 
 # ---------------------------------------------------------------------------------------------- adapters
@@ -476,6 +379,16 @@ def test_import_paths():
         get_schedule("yolo_gd.optim.schedules:Nope")
     with pytest.raises(UserError, match="not an import path"):
         get_schedule("yolo_gd.optim.schedules:")
+
+
+def test_schedules_module_forwards_the_registry_names():
+    # Old spelling `from yolo_gd.optim.schedules import get_schedule` keeps working (lazily: no import cycle).
+    from yolo_gd.optim import schedule_registry, schedules
+
+    assert schedules.get_schedule is schedule_registry.get_schedule
+    assert schedules.SCHEDULES is schedule_registry.SCHEDULES and schedules.SchedInfo is schedule_registry.SchedInfo
+    with pytest.raises(AttributeError, match="has no attribute 'Warmup'"):
+        schedules.Warmup  # noqa: B018  deleted: warmup is yolo_gd.optim.plan.WarmupPlan
 
 
 # ---------------------------------------------------------------------------------------------- validation

@@ -29,7 +29,7 @@ from yolo_gd.inject.step import RunState, observed_step, owned_step
 from yolo_gd.optim.progress import Cadence
 from yolo_gd.optim.groups import build_param_groups, format_groups, describe_groups, parse_rules
 from yolo_gd.optim.registry import build_optimizer, resolve_optimizer
-from yolo_gd.optim.schedules import get_schedule
+from yolo_gd.optim.schedule_registry import get_schedule
 
 _EVENTS = (
     "on_pretrain_routine_start",

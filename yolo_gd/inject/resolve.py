@@ -22,7 +22,8 @@ from yolo_gd.optim.groups import scale_weight_decay
 from yolo_gd.optim.plan import HyperPlan, WarmupPlan
 from yolo_gd.optim.progress import Cadence
 from yolo_gd.optim.registry import OptimInfo, resolve_optimizer
-from yolo_gd.optim.schedules import get_schedule, ul_cosine, ul_linear
+from yolo_gd.optim.schedule_registry import get_schedule
+from yolo_gd.optim.schedules import ul_cosine, ul_linear
 
 
 @dataclass(frozen=True)
