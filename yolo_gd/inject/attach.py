@@ -138,6 +138,13 @@ class Injection:
         run.batches_per_epoch = facts.batches_per_epoch
         trainer._yolo_gd = run
         trainer.optimizer_step = functools.partial(observed_step, trainer, run)
+        from ultralytics.utils import RANK, YAML
+
+        if RANK in {-1, 0}:  # record what Ultralytics chose (optimizer=auto picks AdamW or MuSGD and its LR)
+            YAML.save(trainer.save_dir / "yolo_gd_run.yaml", {
+                "observe_only": {"optimizer": type(trainer.optimizer).__name__, "optimizer_steps": cadence.total_steps,
+                                 "groups": _plain(describe_groups(trainer.optimizer.param_groups))},
+                "versions": _versions()})
         trainer._handle_nan_recovery = functools.partial(_after_nan_recovery, trainer._handle_nan_recovery, trainer,
                                                          self.cfg)
 
@@ -248,7 +255,18 @@ def _announce(trainer, resolved: Resolved, optimizer) -> None:
     LOGGER.info(f"yolo_gd: injected {resolved.info.name} ({type(optimizer).__name__}), "
                 f"{resolved.cadence.total_steps} optimizer steps, clip={resolved.clip}")
     LOGGER.info(format_groups(describe_groups(optimizer.param_groups)))
-    YAML.save(trainer.save_dir / "yolo_gd_run.yaml", {"injected": resolved.summary(), "versions": _versions()})
+    YAML.save(trainer.save_dir / "yolo_gd_run.yaml", {
+        "injected": resolved.summary(), "groups": _plain(describe_groups(optimizer.param_groups)),
+        "versions": _versions()})
+
+
+def _plain(rows: list[dict]) -> list[dict]:
+    """YAML-safe copies of describe_groups rows (tuples -> lists, numpy/torch scalars -> float)."""
+    out = []
+    for row in rows:
+        out.append({k: list(v) if isinstance(v, tuple) else (v if isinstance(v, (str, int, float, type(None)))
+                                                              else float(v)) for k, v in row.items()})
+    return out
 
 
 def _versions() -> dict:
