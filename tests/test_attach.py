@@ -237,3 +237,25 @@ def test_injected_run_records_one_row_per_step_with_the_plans_lr(tiny_data, tmp_
     written = capsys.readouterr().out
     for name in ("losses.png", "grad_norm.png", "lr_momentum.png", "update_ratio.png"):
         assert (trainer.save_dir / "telemetry" / name).stat().st_size > 10_000 and name in written
+
+
+@pytest.mark.parametrize("source", ["yolo26n.yaml", "local.pt"])
+def test_other_model_sources_train_injected(tiny_data, tmp_path, source):
+    """YOLO26 (end-to-end head, its own loss parts) and a local checkpoint both run with an injected optimizer."""
+    from ultralytics import YOLO
+
+    from yolo_gd.telemetry.sinks import read_steps
+
+    if source == "local.pt":
+        first = _yolo()
+        first.train(**tiny_train_args(tiny_data, tmp_path, "first", epochs=1))
+        source = str(first.trainer.best)
+    model = YOLO(source)
+    yolo_gd.attach(model, "musgd" if source.endswith(".yaml") else "radam")
+    model.train(**tiny_train_args(tiny_data, tmp_path, "second", epochs=1))
+    trainer = model.trainer
+    steps = read_steps(trainer.save_dir)
+    assert len(steps) == trainer.ema.updates > 0 and steps["grad_norm"].gt(0).all()
+    loss_cols = sorted(c for c in steps.columns if c.startswith("loss/"))
+    assert loss_cols == sorted(f"loss/{k}" for k in trainer.loss_items)
+    assert type(trainer.optimizer).__name__ == ("MuSGD" if source.endswith(".yaml") else "RAdam")
