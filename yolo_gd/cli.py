@@ -22,6 +22,9 @@ commands:
   train  key=value ...          train with an injected optimizer/schedule (optimizer=...), or observe-only
   data shapes key=value ...     generate the synthetic shapes dataset (out=, n_train=, n_val=, imgsz=, seed=)
   data check DATA               check a dataset (a data.yaml, its folder, 'bccd' or 'shapes'); exit 2 on problems
+  ablate SPEC key=value ...     run an ablation sweep (configs/*.yaml), resumable; ends with its report
+  compare key=value ...         ablate configs/sgd_vs_adam.yaml: SGD vs AdamW on the default shapes set
+  report SWEEP_DIR              rebuild a sweep's report (Markdown, HTML, CSV, plots)
   plot RUN_DIR                  PNG plots of a run's per-step telemetry (losses, grad norm, LR, update ratio)
 """
 
@@ -107,7 +110,34 @@ def _plot(args: list[str]) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"train": _train, "data": _data, "plot": _plot}
+def _ablate(args: list[str]) -> int:
+    from yolo_gd.ablate.commands import ablate_command, exit_code
+
+    if not args or "=" in args[0]:
+        raise UserError("usage: yolo-gd ablate SPEC [devices=cpu] [workers=N] [per_device=N] [out=DIR] "
+                        "[retry_failed=true] (SPEC: a sweep YAML such as configs/sgd_vs_adam.yaml)")
+    return exit_code(ablate_command(args[0], **parse_pairs(args[1:])))
+
+
+def _compare(args: list[str]) -> int:
+    from yolo_gd.ablate.commands import compare_command, exit_code
+
+    return exit_code(compare_command(**parse_pairs(args)))
+
+
+def _report(args: list[str]) -> int:
+    from yolo_gd.ablate.commands import report_summary
+    from yolo_gd.report import build_report
+
+    if len(args) != 1:
+        raise UserError("usage: yolo-gd report SWEEP_DIR (e.g. runs/ablate/sgd_vs_adam)")
+    print(report_summary(build_report(args[0])))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "train": _train, "data": _data, "plot": _plot, "ablate": _ablate, "compare": _compare, "report": _report,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"yolo-gd: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("yolo-gd: interrupted", file=sys.stderr)
+        print("yolo-gd: interrupted (an ablate/compare sweep resumes when rerun)", file=sys.stderr)
         return 130
 
 

@@ -1,0 +1,21 @@
+"""Optimizer ablations: a YAML spec -> trials run as local processes -> ``runs/ablate/<sweep>/manifest.json``.
+
+- :mod:`~yolo_gd.ablate.spec`: ``load_spec(path) -> Sweep`` (validated; every error names file:line and key)
+- :mod:`~yolo_gd.ablate.manifest`: trial states on disk (the file the report reads)
+- :mod:`~yolo_gd.ablate.runner`: ``run_sweep(spec, devices=..., workers=...)``, resumable
+- :mod:`~yolo_gd.ablate.worker`: one trial in its own process
+- :mod:`~yolo_gd.ablate.commands`: what ``yolo-gd ablate`` / ``yolo-gd compare`` call
+"""
+
+from yolo_gd.ablate.manifest import Manifest, TrialRecord, read_manifest
+from yolo_gd.ablate.spec import Sweep, Trial, load_spec
+
+__all__ = ["Manifest", "Sweep", "Trial", "TrialRecord", "load_spec", "read_manifest", "run_sweep"]
+
+
+def __getattr__(name):
+    if name == "run_sweep":
+        from yolo_gd.ablate.runner import run_sweep
+
+        return run_sweep
+    raise AttributeError(f"module 'yolo_gd.ablate' has no attribute '{name}'")

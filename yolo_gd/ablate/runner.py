@@ -1,0 +1,637 @@
+"""Run a sweep's trials as local processes, on CPU worker slots or GPUs, resumably.
+
+Each trial is ``python -m yolo_gd.ablate.worker <dir>/trial.json`` in its own session (process group), with its
+stdout and stderr appended to ``<dir>/trial.log``; on Linux it also gets a parent-death signal (SIGTERM), so trials
+die with the runner even when the runner is killed with SIGKILL. On KeyboardInterrupt or SIGTERM the runner
+terminates every trial's process group and marks those trials ``pending`` (they resume on the next run).
+
+Rerunning the same command continues the sweep: ``done`` trials are skipped; trials left ``running`` by a runner
+that died are resumed from their ``last.pt`` (if such a trial's process is somehow still alive, identified by pid
+AND process start time so a reused pid is never touched, its process group is killed first); ``failed`` trials
+are retried only with ``retry_failed=True``. A lock file (``<sweep>/.lock``) refuses a second runner on the same
+sweep, so no trial ever runs twice at once.
+
+``shared_device`` is recorded for every trial that ran while another trial was running on the same device
+(on CPU with ``workers > 1`` that is every overlapping pair): their wall times and images/s are not comparable
+with trials that ran alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from yolo_gd.ablate.manifest import Manifest, TrialRecord, manifest_path
+from yolo_gd.ablate.spec import Sweep, Trial, _num, load_spec
+from yolo_gd.errors import UserError, unknown_name
+
+__all__ = ["BACKENDS", "LOG_NAME", "SweepInterrupted", "final_metric", "run_sweep"]
+
+LOG_NAME = "trial.log"
+TRIAL_JSON = "trial.json"
+BACKENDS = ("local", "ray")
+REASON_LINES = 20
+#: Seconds a trial's process group gets to exit after SIGTERM before SIGKILL.
+KILL_GRACE = 10.0
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """The runner got SIGTERM: trials were stopped and marked pending (rerun to resume)."""
+
+
+# ------------------------------------------------------------------------------------------------ public entry
+
+
+def run_sweep(spec_path: str | os.PathLike, *, devices: str | int | list = "cpu", workers: int = 1,
+              per_device: int = 1, out_root: str | os.PathLike | None = None,
+              progress: Callable[[str], Any] | None = print, retry_failed: bool = False, backend: str = "local",
+              status_every: float = 30.0, poll_interval: float = 0.5) -> Path:
+    """Run (or continue) the sweep described by ``spec_path``; returns the sweep folder ``<out_root>/<sweep>``.
+
+    Args:
+        devices: ``'cpu'`` (with ``workers`` parallel trials), ``'mps'``, or GPU ids ``'0,1,2,3'`` (with
+            ``per_device`` trials per GPU); each trial gets ``device=<id>``.
+        workers: parallel trials on CPU.
+        per_device: parallel trials per GPU.
+        out_root: where sweeps live; default ``runs/ablate`` under the current directory (made absolute).
+        progress: called with one line per event and a periodic status line (None: silent).
+        retry_failed: also rerun trials that failed in an earlier run (they resume from their ``last.pt``).
+        backend: ``'local'``; ``'ray'`` is not built yet.
+        status_every: seconds between status lines.
+
+    A trial that fails is marked ``failed`` with a reason and the sweep goes on; this returns normally whatever
+    the trials did (the caller reads the manifest: see :func:`yolo_gd.ablate.commands.exit_code`). Problems the
+    user can fix before anything runs (spec, devices, dataset, a sweep already running) raise :class:`UserError`.
+    """
+    if backend == "ray":
+        raise UserError("backend 'ray' is not built yet: use backend='local' (trials as local processes on "
+                        "devices=... with workers=/per_device=)")
+    if backend not in BACKENDS:
+        raise unknown_name("backend", backend, BACKENDS)
+    sweep = load_spec(spec_path)
+    slots = _slots(devices, workers, per_device)
+    root = Path(out_root if out_root is not None else Path("runs") / "ablate").expanduser().resolve()
+    sweep_dir = root / sweep.name
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda line: None)
+    with _sweep_lock(sweep_dir), _sigterm_as_interrupt():
+        runner = _Runner(sweep, Path(spec_path), sweep_dir, slots, say, retry_failed, status_every, poll_interval)
+        runner.run()
+    return sweep_dir
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def final_metric(trial_dir: str | os.PathLike, metric: str) -> float | None:
+    """``metric`` in the last row of the trial's ``results.csv`` (None if missing or not finite)."""
+    import pandas as pd
+
+    csv = Path(trial_dir) / "results.csv"
+    try:
+        df = pd.read_csv(csv)
+    except (OSError, ValueError):
+        return None
+    df.columns = [str(c).strip() for c in df.columns]
+    if metric not in df.columns or df.empty:
+        return None
+    v = df[metric].iloc[-1]
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def fingerprint(kwargs: dict) -> str:
+    return hashlib.sha1(json.dumps(kwargs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def format_duration(seconds: float) -> str:
+    s = int(round(max(seconds, 0)))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def _slots(devices, workers, per_device) -> list[str]:
+    """One entry per parallel trial: the device it runs on."""
+    for name, v in (("workers", workers), ("per_device", per_device)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise UserError(f"{name} must be a positive integer, got {v!r}")
+    if isinstance(devices, (list, tuple)):
+        devices = ",".join(str(d) for d in devices)
+    text = str(devices if devices is not None else "cpu").strip().lower()
+    if text in ("cpu", "mps"):
+        if per_device != 1:
+            raise UserError(f"per_device= is for GPUs; on {text} set workers=N for N parallel trials")
+        if text == "mps" and workers != 1:
+            raise UserError("devices=mps runs one trial at a time: drop workers=")
+        return [text] * workers
+    ids = [d.strip() for d in text.split(",") if d.strip()]
+    if not ids or not all(d.isdigit() for d in ids):
+        raise UserError(f"devices must be 'cpu', 'mps' or GPU ids like '0,1', got {devices!r}")
+    if len(set(ids)) != len(ids):
+        raise UserError(f"devices lists a GPU twice ({devices!r}): use per_device=N for N trials per GPU")
+    if workers != 1:
+        raise UserError("workers= is for devices=cpu; with GPUs set per_device=N for N parallel trials per GPU")
+    import torch
+
+    n = torch.cuda.device_count()
+    missing = [d for d in ids if int(d) >= n]
+    if missing:
+        raise UserError(f"GPU {', '.join(missing)} not found: this machine has {n} CUDA device(s)"
+                        f"{' (ids 0..' + str(n - 1) + ')' if n else ''}; use devices=cpu workers=N otherwise")
+    return [d for _ in range(per_device) for d in ids]  # interleaved: spread over GPUs first
+
+
+@contextlib.contextmanager
+def _sweep_lock(sweep_dir: Path):
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        yield
+        return
+    f = open(sweep_dir / ".lock", "w")  # noqa: SIM115
+    try:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise UserError(f"sweep {sweep_dir} is already being run by another process: wait for it, or stop it "
+                            f"(its trials would otherwise run twice)") from None
+        f.write(str(os.getpid()))
+        f.flush()
+        yield
+    finally:
+        f.close()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SweepInterrupted(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _pdeathsig_fn() -> Callable[[], None] | None:
+    """A preexec_fn that asks Linux to SIGTERM the child when the runner dies (prctl PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def set_pdeathsig():
+        prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        if os.getppid() != parent:  # the runner died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return set_pdeathsig
+
+
+def _proc_start(pid: int) -> float | None:
+    """The process's start time (None if it is gone or a zombie, or psutil is missing)."""
+    try:
+        import psutil
+
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc.create_time()
+    except Exception:  # noqa: BLE001  (gone, no psutil, no access)
+        return None
+
+
+def _ours_alive(pid: int | None, started: float | None) -> bool:
+    """Whether ``pid`` is still the trial process we started (same pid AND same process start time)."""
+    if not pid:
+        return False
+    now = _proc_start(pid)
+    if now is None:
+        return False
+    if started is None:
+        return False  # cannot tell a reused pid from ours: never kill a stranger
+    return abs(now - started) < 1.0
+
+
+def _kill_group(pid: int, grace: float = KILL_GRACE) -> None:
+    """SIGTERM the process group led by ``pid`` (trials lead their own session), SIGKILL after ``grace``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError, OSError):
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+            if not _group_alive(pid):
+                return
+            time.sleep(0.1)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process is left in process group ``pgid``."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError, OSError):
+        return False
+    try:
+        import psutil
+    except ImportError:
+        return True
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.info["pid"]) == pgid:
+                return True
+        except (ProcessLookupError, PermissionError, OSError):
+            continue
+    return False
+
+
+def _log_tail(log: Path, offset: int, n: int = REASON_LINES) -> str:
+    try:
+        with open(log, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    text = _ANSI.sub("", text)
+    lines = []
+    for line in text.splitlines():
+        line = line.rsplit("\r", 1)[-1].rstrip()  # progress bars rewrite their line with \r
+        if line:
+            lines.append(line)
+    return "\n".join(lines[-n:])
+
+
+# ------------------------------------------------------------------------------------------------ the runner
+
+
+@dataclass
+class _Running:
+    name: str
+    proc: subprocess.Popen
+    log: IO[bytes]
+    log_offset: int
+    start: float
+    device: str
+
+
+class _Runner:
+    def __init__(self, sweep: Sweep, spec_path: Path, sweep_dir: Path, slots: list[str], say, retry_failed: bool,
+                 status_every: float, poll_interval: float):
+        self.sweep, self.spec_path, self.sweep_dir = sweep, spec_path, sweep_dir
+        self.slots: list[_Running | None] = [None] * len(slots)
+        self.slot_devices = slots
+        self.say, self.retry_failed = say, retry_failed
+        self.status_every, self.poll_interval = status_every, poll_interval
+        self.cwd = os.getcwd()
+        self.data: dict[str, str] = {}
+        self.trials: dict[str, Trial] = {}  # runnable trials by name (main trials of a tuned sweep once picked)
+        self.queue: list[str] = []
+        self.launched: set[str] = set()
+        self.m = self._open_manifest()
+
+    # -------------------------------------------------------------------------------- manifest
+
+    def _open_manifest(self) -> Manifest:
+        path = manifest_path(self.sweep_dir)
+        s = self.sweep
+        if path.exists():
+            m = Manifest.load(path)
+        else:
+            m = Manifest(path=path, sweep=s.name)
+        m.spec = str(self.spec_path.resolve())
+        m.spec_copy = s.text
+        m.protocol = s.protocol
+        m.target = {"metric": s.target.metric, "value": s.target.value} if s.target else None
+        m.baseline = s.baseline
+        if s.protocol == "tuned" and m.tuned is None:
+            m.tuned = {}
+        if s.protocol != "tuned":
+            m.tuned = None
+        self._sync(m)
+        m.save()
+        return m
+
+    def _expected(self, m: Manifest) -> list[Trial]:
+        picked = {c: v["picked"] for c, v in (m.tuned or {}).items() if v.get("picked") is not None}
+        return self.sweep.tune_trials() + self.sweep.main_trials(picked)
+
+    def _sync(self, m: Manifest) -> None:
+        """Bring the manifest's trial list in line with the spec; a trial that already ran may not change."""
+        expected = self._expected(m)
+        names = {t.name for t in expected}
+        changed = []
+        for t in expected:
+            key = fingerprint(t.kwargs) if t.kwargs else None
+            rec = m.trials.get(t.name)
+            if rec is None:
+                rec = m.trials[t.name] = TrialRecord(config=t.config, seed=t.seed,
+                                                     dir=str(self.sweep_dir / t.name), stage=t.stage)
+            elif rec.key and key and rec.key != key and rec.attempts > 0:
+                changed.append(t.name)
+                continue
+            rec.config, rec.seed, rec.stage, rec.tunes, rec.lr = t.config, t.seed, t.stage, t.tunes, t.lr
+            rec.dir = str(self.sweep_dir / t.name)
+            rec.key = key
+            if t.kwargs:
+                self.trials[t.name] = t
+        gone = [n for n, rec in m.trials.items() if n not in names and rec.attempts > 0]
+        if changed or gone:
+            what = []
+            if changed:
+                what.append(f"changed: {', '.join(changed[:5])}")
+            if gone:
+                what.append(f"no longer in the spec: {', '.join(gone[:5])}")
+            raise UserError(f"sweep '{self.sweep.name}' in {self.sweep_dir} was started from a different spec and "
+                            f"trials that already ran would change ({'; '.join(what)}): give the sweep another "
+                            f"name (name: ...), or delete {self.sweep_dir} to start over")
+        for n in [n for n in m.trials if n not in names]:
+            del m.trials[n]
+        # keep the spec's order
+        order = [t.name for t in expected]
+        m.trials = {n: m.trials[n] for n in order}
+
+    # -------------------------------------------------------------------------------- main loop
+
+    def run(self) -> None:
+        m = self.m
+        self._recover_stale()
+        for t in self._expected(m):
+            self._maybe_queue(t.name)
+        self._resolve_data()
+        if self.sweep.protocol == "tuned":
+            for c in self.sweep.configs:
+                if c.name not in m.tuned:
+                    self._maybe_pick(c.name)
+        total = len(m.trials)
+        skipped = m.count("done")
+        self.say(f"[ablate] sweep {self.sweep.name}: {total} trials ({skipped} done already, {len(self.queue)} to "
+                 f"run) on {len(self.slots)} slot(s) [{', '.join(self.slot_devices)}] -> {self.sweep_dir}")
+        if m.count("failed") and not self.retry_failed:
+            self.say(f"[ablate] {m.count('failed')} failed trial(s) stay failed: rerun with retry_failed=True to "
+                     f"retry them")
+        last_status = time.monotonic()
+        try:
+            while self.queue or any(self.slots):
+                self._fill_slots()
+                time.sleep(self.poll_interval if any(self.slots) else 0)
+                self._reap()
+                if time.monotonic() - last_status >= self.status_every:
+                    self.say(self.status())
+                    last_status = time.monotonic()
+        except BaseException as e:
+            self._stop_all(f"interrupted ({type(e).__name__}): rerun the same command to resume")
+            raise
+        self.say(self.status())
+
+    def _maybe_queue(self, name: str) -> None:
+        rec = self.m.trials[name]
+        if name not in self.trials or name in self.launched or name in self.queue:
+            return
+        if rec.state == "done" or (rec.state == "failed" and not self.retry_failed):
+            return
+        self.queue.append(name)
+
+    def _recover_stale(self) -> None:
+        """Trials left ``running`` by a runner that died: kill the process if it is still ours, then requeue."""
+        for name, rec in self.m.trials.items():
+            if rec.state != "running":
+                continue
+            if _ours_alive(rec.pid, rec.pid_started):
+                self.say(f"[ablate] {name}: stale trial process {rec.pid} from an earlier runner: stopping it")
+                _kill_group(rec.pid)
+            rec.state, rec.pid, rec.pid_started = "pending", None, None
+            rec.reason = "interrupted (the runner stopped): resumes from its last.pt"
+        self.m.save()
+
+    def _resolve_data(self) -> None:
+        """Resolve each dataset once, here, so parallel trials never race to generate 'shapes'."""
+        from yolo_gd.datasets.check import check_dataset, resolve_data
+
+        for name in self.queue:
+            data = self.trials[name].kwargs.get("data")
+            if data is not None and data not in self.data:
+                path = resolve_data(data)
+                check_dataset(path)
+                self.data[data] = str(path)
+
+    def _fill_slots(self) -> None:
+        for i, running in enumerate(self.slots):
+            if running is None and self.queue:
+                self._launch(self.queue.pop(0), i)
+
+    def _launch(self, name: str, slot: int) -> None:
+        t, rec, device = self.trials[name], self.m.trials[name], self.slot_devices[slot]
+        trial_dir = Path(rec.dir)
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        kwargs = dict(t.kwargs)
+        if kwargs.get("data") in self.data:
+            kwargs["data"] = self.data[kwargs["data"]]
+        kwargs.update(project=str(self.sweep_dir), name=name, exist_ok=True, device=device)
+        job = trial_dir / TRIAL_JSON
+        job.write_text(json.dumps({"name": name, "dir": str(trial_dir), "sweep": self.sweep.name,
+                                   "config": t.config, "seed": t.seed, "stage": t.stage, "kwargs": kwargs},
+                                  indent=1, default=str), encoding="utf-8")
+        log = open(trial_dir / LOG_NAME, "ab")  # noqa: SIM115  (closed when the trial ends)
+        offset = log.tell()
+        now = time.time()
+        log.write(f"=== yolo_gd ablate: trial {name}, attempt {rec.attempts + 1}, device {device}, "
+                  f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))} ===\n".encode())
+        log.flush()
+        env = self._child_env()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "yolo_gd.ablate.worker", str(job)],
+            cwd=self.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_pdeathsig_fn(),
+        )
+        self.launched.add(name)
+        others = [r for r in self.slots if r is not None and r.device == device]
+        self.slots[slot] = _Running(name, proc, log, offset, time.monotonic(), device)
+        rec.state, rec.reason, rec.pid, rec.pid_started = "running", None, proc.pid, _proc_start(proc.pid)
+        rec.started, rec.finished, rec.device, rec.kwargs = now, None, device, kwargs
+        rec.attempts += 1
+        if others:
+            rec.shared_device = True
+            for r in others:
+                self.m.trials[r.name].shared_device = True
+        self.m.save()
+        what = "started" if rec.attempts == 1 else f"restarted (attempt {rec.attempts})"
+        self.say(f"[ablate] {name}: {what} on {device} (pid {proc.pid})")
+
+    def _child_env(self) -> dict[str, str]:
+        import yolo_gd
+
+        env = dict(os.environ)
+        env.pop("PYTEST_CURRENT_TEST", None)  # Ultralytics moves relative runs dirs under pytest
+        env["YOLO_OFFLINE"] = "1"
+        env["PYTHONUNBUFFERED"] = "1"
+        pkg_root = str(Path(yolo_gd.__file__).resolve().parents[1])  # the child imports the runner's yolo_gd
+        env["PYTHONPATH"] = os.pathsep.join([pkg_root, *filter(None, [env.get("PYTHONPATH")])])
+        return env
+
+    def _reap(self) -> None:
+        for i, r in enumerate(self.slots):
+            if r is None:
+                continue
+            rc = r.proc.poll()
+            if rc is None:
+                continue
+            self.slots[i] = None
+            r.log.close()
+            self._finish(r, rc)
+
+    def _finish(self, r: _Running, rc: int) -> None:
+        rec = self.m.trials[r.name]
+        took = time.monotonic() - r.start
+        rec.elapsed = float(rec.elapsed or 0.0) + took
+        rec.pid = rec.pid_started = None
+        rec.finished = time.time()
+        if rc == 0:
+            rec.state, rec.reason = "done", None
+            self.m.save()
+            self.say(f"[ablate] {r.name}: done in {format_duration(took)}")
+        else:
+            rec.state = "failed"
+            how = f"exit code {rc}"
+            if rc < 0:
+                with contextlib.suppress(ValueError):
+                    how = f"killed by {signal.Signals(-rc).name}"
+            elif rc == 2:
+                how = "exit code 2 (a UserError)"
+            tail = _log_tail(Path(rec.dir) / LOG_NAME, r.log_offset)
+            rec.reason = f"{how}; last lines of {LOG_NAME}:\n{tail}" if tail else how
+            self.m.save()
+            last = tail.splitlines()[-1] if tail else ""
+            self.say(f"[ablate] {r.name}: FAILED ({how}) after {format_duration(took)}: {last}")
+        if rec.stage == "tune" and rec.tunes:
+            self._maybe_pick(rec.tunes)
+
+    def _stop_all(self, reason: str) -> None:
+        for i, r in enumerate(self.slots):
+            if r is None:
+                continue
+            _kill_group(r.proc.pid)
+            with contextlib.suppress(Exception):
+                r.proc.wait(timeout=KILL_GRACE)
+            r.log.close()
+            rec = self.m.trials[r.name]
+            rec.elapsed = float(rec.elapsed or 0.0) + (time.monotonic() - r.start)
+            rec.state, rec.reason, rec.pid, rec.pid_started = "pending", reason, None, None
+            self.slots[i] = None
+        with contextlib.suppress(Exception):
+            self.m.save()
+
+    # -------------------------------------------------------------------------------- tuned protocol
+
+    def _maybe_pick(self, config: str) -> None:
+        """Once every tuning trial of ``config`` has finished, pick its LR and queue its main trials."""
+        m, s = self.m, self.sweep
+        if config in m.tuned:
+            return
+        tune = [t for t in s.tune_trials() if t.tunes == config]
+        if any(m.trials[t.name].state not in ("done", "failed") or t.name in self.queue for t in tune):
+            return
+        metric = s.tune_metric
+        tried: dict[str, float | None] = {}
+        best_lr, best = None, -math.inf
+        for lr in s.tune_grid(config):
+            values = [final_metric(m.trials[t.name].dir, metric) for t in tune
+                      if t.lr == lr and m.trials[t.name].state == "done"]
+            values = [v for v in values if v is not None]
+            mean = sum(values) / len(values) if values else None
+            tried[_num(lr)] = mean
+            if mean is not None and mean > best:
+                best_lr, best = lr, mean
+        mains = [t for t in s.main_trials() if t.config == config]
+        if best_lr is None:
+            reason = (f"LR tuning of {config} gave no {metric}: every tuning trial failed (see the "
+                      f"{config}-tune-* trials)")
+            for t in mains:
+                rec = m.trials[t.name]
+                if rec.state != "done":
+                    rec.state, rec.reason, rec.finished = "failed", reason, time.time()
+            m.save()
+            self.say(f"[ablate] {config}: {reason}")
+            return
+        m.tuned[config] = {"tried": tried, "picked": float(best_lr), "metric": metric, "split": "val",
+                           "seeds": list(s.tune.seeds), "epochs": s.tune.epochs}
+        self._sync(m)
+        m.save()
+        shown = ", ".join(f"{lr}={'failed' if v is None else f'{v:.4f}'}" for lr, v in tried.items())
+        self.say(f"[ablate] {config}: picked lr {_num(best_lr)} on the validation split ({metric}: {shown})")
+        for t in s.main_trials({config: best_lr}):
+            if t.config == config:
+                if t.kwargs.get("data") not in self.data:
+                    self._resolve_one(t.kwargs.get("data"))
+                self._maybe_queue(t.name)
+
+    def _resolve_one(self, data) -> None:
+        from yolo_gd.datasets.check import resolve_data
+
+        if data is not None and data not in self.data:
+            self.data[data] = str(resolve_data(data))
+
+    # -------------------------------------------------------------------------------- status
+
+    def status(self) -> str:
+        c = self.m.counts()
+        total = len(self.m.trials)
+        running = sum(r is not None for r in self.slots)
+        return f"[{c['done']}/{total} done, {running} running, {c['failed']} failed] ETA {self.eta()}"
+
+    def eta(self) -> str:
+        """Mean duration of finished trials (per stage, scaled by epochs where a stage has none yet) x the trials
+        still to run / parallel slots."""
+        recs = self.m.trials.values()
+        mean: dict[str, float] = {}
+        for stage in ("tune", "main"):
+            durations = [r.elapsed for r in recs if r.stage == stage and r.state == "done" and r.elapsed]
+            if durations:
+                mean[stage] = sum(durations) / len(durations)
+        if self.sweep.protocol == "tuned" and self.sweep.budget.epochs:
+            ratio = self.sweep.budget.epochs / self.sweep.tune.epochs
+            if "main" not in mean and "tune" in mean:
+                mean["main"] = mean["tune"] * ratio
+            if "tune" not in mean and "main" in mean:
+                mean["tune"] = mean["main"] / ratio
+        remaining = [r for r in recs if r.state in ("pending", "running")]
+        if not remaining:
+            return "0s"
+        if any(r.stage not in mean for r in remaining):
+            return "?"
+        work = sum(mean[r.stage] for r in remaining)
+        now = time.monotonic()
+        work -= sum(min(now - r.start, mean[self.m.trials[r.name].stage]) for r in self.slots if r is not None)
+        return format_duration(work / max(len(self.slots), 1))
