@@ -86,3 +86,23 @@ def test_readme_main_job_at_tiny_size(capsys, tiny_data, tmp_path, monkeypatch):
     assert code == 0
     assert f"results in {tmp_path / 'runs' / 'detect' / 'train'}" in out
     assert (tmp_path / "runs" / "detect" / "train" / "weights" / "best.pt").exists()
+
+
+@pytest.mark.slow
+def test_readme_compare_at_tiny_size(capsys, tiny_data, tmp_path):
+    """`yolo-gd compare` is `ablate configs/sgd_vs_adam.yaml`: the same spec at 1 epoch / 64 px, via the CLI,
+    exits 0 and ends with the summary table and the report's path."""
+    import yaml
+
+    from yolo_gd.ablate.commands import compare_spec_path
+
+    spec = yaml.safe_load(compare_spec_path().read_text())
+    spec["base"].update(data=str(tiny_data), imgsz=64, batch=8, nbs=8)
+    spec["budget"] = {"epochs": 1}
+    path = tmp_path / "sgd_vs_adam.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    code, out, _ = _run(capsys, "ablate", str(path), f"out={tmp_path / 'ablate'}")
+    assert code == 0
+    report = tmp_path / "ablate" / "sgd_vs_adam" / "report" / "report.html"
+    assert f"report: {report}" in out and report.stat().st_size > 10_000
+    assert "sgd-lr0.01" in out and "adamw-lr0.001" in out
