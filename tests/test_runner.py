@@ -15,7 +15,9 @@ import pytest
 
 from yolo_gd.ablate.commands import exit_code, summary
 from yolo_gd.ablate.manifest import read_manifest
-from yolo_gd.ablate.runner import _ours_alive, _proc_start, _slots, format_duration, run_sweep
+from yolo_gd.ablate.processes import ours_alive, proc_start
+from yolo_gd.ablate.runner import format_duration, run_sweep
+from yolo_gd.ablate.slots import device_slots
 from yolo_gd.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,39 +53,39 @@ def test_ray_backend_is_not_built_yet(tmp_path):
 
 
 def test_device_slots():
-    assert _slots("cpu", 3, 1) == ["cpu", "cpu", "cpu"]
-    assert _slots(None, 1, 1) == ["cpu"]
+    assert device_slots("cpu", 3, 1) == ["cpu", "cpu", "cpu"]
+    assert device_slots(None, 1, 1) == ["cpu"]
     with pytest.raises(UserError, match="workers must be a positive integer"):
-        _slots("cpu", 0, 1)
+        device_slots("cpu", 0, 1)
     with pytest.raises(UserError, match="per_device= is for GPUs"):
-        _slots("cpu", 1, 2)
+        device_slots("cpu", 1, 2)
     with pytest.raises(UserError, match="devices must be 'cpu', 'mps' or GPU ids"):
-        _slots("gpu0", 1, 1)
+        device_slots("gpu0", 1, 1)
     with pytest.raises(UserError, match="lists a GPU twice"):
-        _slots("0,0", 1, 1)
+        device_slots("0,0", 1, 1)
     with pytest.raises(UserError, match="workers= is for devices=cpu"):
-        _slots("0", 2, 1)
+        device_slots("0", 2, 1)
     import torch
 
     if torch.cuda.device_count() < 2:
         with pytest.raises(UserError, match="not found"):
-            _slots("0,1", 1, 1)
+            device_slots("0,1", 1, 1)
     else:
-        assert _slots("0,1", 1, 2) == ["0", "1", "0", "1"]
+        assert device_slots("0,1", 1, 2) == ["0", "1", "0", "1"]
 
 
 def test_a_reused_pid_is_never_taken_for_a_stale_trial():
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        started = _proc_start(proc.pid)
+        started = proc_start(proc.pid)
         assert started is not None
-        assert _ours_alive(proc.pid, started)
-        assert not _ours_alive(proc.pid, started - 100.0)  # same pid, another start time: someone else's process
-        assert not _ours_alive(proc.pid, None)
+        assert ours_alive(proc.pid, started)
+        assert not ours_alive(proc.pid, started - 100.0)  # same pid, another start time: someone else's process
+        assert not ours_alive(proc.pid, None)
     finally:
         proc.kill()
         proc.wait()
-    assert not _ours_alive(proc.pid, started)
+    assert not ours_alive(proc.pid, started)
 
 
 def test_a_stale_trial_process_is_stopped_before_resuming(tmp_path, tiny_data):
@@ -102,11 +104,11 @@ def test_a_stale_trial_process_is_stopped_before_resuming(tmp_path, tiny_data):
     stranger = subprocess.Popen(sleep, start_new_session=True)
     try:
         a, b = runner.m.trials["sgd-s0"], runner.m.trials["sgd-s1"]
-        a.state, a.pid, a.pid_started = "running", stale.pid, _proc_start(stale.pid)
-        b.state, b.pid, b.pid_started = "running", stranger.pid, _proc_start(stranger.pid) - 50.0
+        a.state, a.pid, a.pid_started = "running", stale.pid, proc_start(stale.pid)
+        b.state, b.pid, b.pid_started = "running", stranger.pid, proc_start(stranger.pid) - 50.0
         runner._recover_stale()
         stale.wait(timeout=15)  # (its return code may be 0: the runner may have reaped it itself)
-        assert _proc_start(stale.pid) is None
+        assert proc_start(stale.pid) is None
         assert stranger.poll() is None  # not ours: untouched
         for rec in (a, b):
             assert rec.state == "pending" and rec.pid is None and "interrupted" in rec.reason
@@ -239,7 +241,7 @@ def test_a_killed_sweep_resumes_its_trial(tmp_path, tiny_data):
             os.killpg(runner.pid, signal.SIGKILL)
         runner.wait()
     deadline = time.monotonic() + 30
-    while _proc_start(trial_pid) is not None:  # the trial dies with the runner (parent-death signal)
+    while proc_start(trial_pid) is not None:  # the trial dies with the runner (parent-death signal)
         assert time.monotonic() < deadline, "the trial outlived its runner"
         time.sleep(0.1)
     before = read_manifest(root / "resume")["trials"]["sgd-lr0.01-s0"]

@@ -14,6 +14,10 @@ sweep, so no trial ever runs twice at once.
 ``shared_device`` is recorded for every trial that ran while another trial was running on the same device
 (on CPU with ``workers > 1`` that is every overlapping pair): their wall times and images/s are not comparable
 with trials that ran alone.
+
+Here: the loop, resuming, the tuned protocol's stages. Starting, checking and stopping trial processes is
+:mod:`~yolo_gd.ablate.processes`; device slots, ``shared_device`` and the status line :mod:`~yolo_gd.ablate.slots`;
+the tuned LR pick (and :func:`final_metric`) :mod:`~yolo_gd.ablate.tuning`.
 """
 
 from __future__ import annotations
@@ -21,32 +25,27 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
-import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from yolo_gd.ablate.manifest import Manifest, TrialRecord, manifest_path
-from yolo_gd.ablate.spec import Sweep, Trial, _num, load_spec
+from yolo_gd.ablate.naming import num_text
+from yolo_gd.ablate.processes import KILL_GRACE, exit_reason, kill_group, log_tail, ours_alive, proc_start, start_trial
+from yolo_gd.ablate.slots import Running, device_slots, format_duration, mark_shared, status_line
+from yolo_gd.ablate.spec import Sweep, Trial, load_spec
+from yolo_gd.ablate.tuning import final_metric, pick_lr
 from yolo_gd.errors import UserError, unknown_name
 
-__all__ = ["BACKENDS", "LOG_NAME", "SweepInterrupted", "final_metric", "run_sweep"]
+__all__ = ["BACKENDS", "LOG_NAME", "SweepInterrupted", "final_metric", "format_duration", "run_sweep"]
 
 LOG_NAME = "trial.log"
 TRIAL_JSON = "trial.json"
 BACKENDS = ("local", "ray")
-REASON_LINES = 20
-#: Seconds a trial's process group gets to exit after SIGTERM before SIGKILL.
-KILL_GRACE = 10.0
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -83,7 +82,7 @@ def run_sweep(spec_path: str | os.PathLike, *, devices: str | int | list = "cpu"
     if backend not in BACKENDS:
         raise unknown_name("backend", backend, BACKENDS)
     sweep = load_spec(spec_path)
-    slots = _slots(devices, workers, per_device)
+    slots = device_slots(devices, workers, per_device)
     root = Path(out_root if out_root is not None else Path("runs") / "ablate").expanduser().resolve()
     sweep_dir = root / sweep.name
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -97,66 +96,8 @@ def run_sweep(spec_path: str | os.PathLike, *, devices: str | int | list = "cpu"
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def final_metric(trial_dir: str | os.PathLike, metric: str) -> float | None:
-    """``metric`` in the last row of the trial's ``results.csv`` (None if missing or not finite)."""
-    import pandas as pd
-
-    csv = Path(trial_dir) / "results.csv"
-    try:
-        df = pd.read_csv(csv)
-    except (OSError, ValueError):
-        return None
-    df.columns = [str(c).strip() for c in df.columns]
-    if metric not in df.columns or df.empty:
-        return None
-    v = df[metric].iloc[-1]
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 def fingerprint(kwargs: dict) -> str:
     return hashlib.sha1(json.dumps(kwargs, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def format_duration(seconds: float) -> str:
-    s = int(round(max(seconds, 0)))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
-
-
-def _slots(devices, workers, per_device) -> list[str]:
-    """One entry per parallel trial: the device it runs on."""
-    for name, v in (("workers", workers), ("per_device", per_device)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise UserError(f"{name} must be a positive integer, got {v!r}")
-    if isinstance(devices, (list, tuple)):
-        devices = ",".join(str(d) for d in devices)
-    text = str(devices if devices is not None else "cpu").strip().lower()
-    if text in ("cpu", "mps"):
-        if per_device != 1:
-            raise UserError(f"per_device= is for GPUs; on {text} set workers=N for N parallel trials")
-        if text == "mps" and workers != 1:
-            raise UserError("devices=mps runs one trial at a time: drop workers=")
-        return [text] * workers
-    ids = [d.strip() for d in text.split(",") if d.strip()]
-    if not ids or not all(d.isdigit() for d in ids):
-        raise UserError(f"devices must be 'cpu', 'mps' or GPU ids like '0,1', got {devices!r}")
-    if len(set(ids)) != len(ids):
-        raise UserError(f"devices lists a GPU twice ({devices!r}): use per_device=N for N trials per GPU")
-    if workers != 1:
-        raise UserError("workers= is for devices=cpu; with GPUs set per_device=N for N parallel trials per GPU")
-    import torch
-
-    n = torch.cuda.device_count()
-    missing = [d for d in ids if int(d) >= n]
-    if missing:
-        raise UserError(f"GPU {', '.join(missing)} not found: this machine has {n} CUDA device(s)"
-                        f"{' (ids 0..' + str(n - 1) + ')' if n else ''}; use devices=cpu workers=N otherwise")
-    return [d for _ in range(per_device) for d in ids]  # interleaved: spread over GPUs first
 
 
 @contextlib.contextmanager
@@ -196,122 +137,14 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, old)
 
 
-def _pdeathsig_fn() -> Callable[[], None] | None:
-    """A preexec_fn that asks Linux to SIGTERM the child when the runner dies (prctl PR_SET_PDEATHSIG)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def set_pdeathsig():
-        prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
-        if os.getppid() != parent:  # the runner died before prctl took effect
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return set_pdeathsig
-
-
-def _proc_start(pid: int) -> float | None:
-    """The process's start time (None if it is gone or a zombie, or psutil is missing)."""
-    try:
-        import psutil
-
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return proc.create_time()
-    except Exception:  # noqa: BLE001  (gone, no psutil, no access)
-        return None
-
-
-def _ours_alive(pid: int | None, started: float | None) -> bool:
-    """Whether ``pid`` is still the trial process we started (same pid AND same process start time)."""
-    if not pid:
-        return False
-    now = _proc_start(pid)
-    if now is None:
-        return False
-    if started is None:
-        return False  # cannot tell a reused pid from ours: never kill a stranger
-    return abs(now - started) < 1.0
-
-
-def _kill_group(pid: int, grace: float = KILL_GRACE) -> None:
-    """SIGTERM the process group led by ``pid`` (trials lead their own session), SIGKILL after ``grace``."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError, OSError):
-            return
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
-            if not _group_alive(pid):
-                return
-            time.sleep(0.1)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any live (non-zombie) process is left in process group ``pgid``."""
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError, OSError):
-        return False
-    try:
-        import psutil
-    except ImportError:
-        return True
-    for proc in psutil.process_iter(["pid", "status"]):
-        try:
-            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.info["pid"]) == pgid:
-                return True
-        except (ProcessLookupError, PermissionError, OSError):
-            continue
-    return False
-
-
-def _log_tail(log: Path, offset: int, n: int = REASON_LINES) -> str:
-    try:
-        with open(log, "rb") as f:
-            f.seek(offset)
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    text = _ANSI.sub("", text)
-    lines = []
-    for line in text.splitlines():
-        line = line.rsplit("\r", 1)[-1].rstrip()  # progress bars rewrite their line with \r
-        if line:
-            lines.append(line)
-    return "\n".join(lines[-n:])
-
-
 # ------------------------------------------------------------------------------------------------ the runner
-
-
-@dataclass
-class _Running:
-    name: str
-    proc: subprocess.Popen
-    log: IO[bytes]
-    log_offset: int
-    start: float
-    device: str
 
 
 class _Runner:
     def __init__(self, sweep: Sweep, spec_path: Path, sweep_dir: Path, slots: list[str], say, retry_failed: bool,
                  status_every: float, poll_interval: float):
         self.sweep, self.spec_path, self.sweep_dir = sweep, spec_path, sweep_dir
-        self.slots: list[_Running | None] = [None] * len(slots)
+        self.slots: list[Running | None] = [None] * len(slots)
         self.slot_devices = slots
         self.say, self.retry_failed = say, retry_failed
         self.status_every, self.poll_interval = status_every, poll_interval
@@ -409,12 +242,12 @@ class _Runner:
                 time.sleep(self.poll_interval if any(self.slots) else 0)
                 self._reap()
                 if time.monotonic() - last_status >= self.status_every:
-                    self.say(self.status())
+                    self.say(status_line(self.m, self.sweep, self.slots))
                     last_status = time.monotonic()
         except BaseException as e:
             self._stop_all(f"interrupted ({type(e).__name__}): rerun the same command to resume")
             raise
-        self.say(self.status())
+        self.say(status_line(self.m, self.sweep, self.slots))
 
     def _maybe_queue(self, name: str) -> None:
         rec = self.m.trials[name]
@@ -429,9 +262,9 @@ class _Runner:
         for name, rec in self.m.trials.items():
             if rec.state != "running":
                 continue
-            if _ours_alive(rec.pid, rec.pid_started):
+            if ours_alive(rec.pid, rec.pid_started):
                 self.say(f"[ablate] {name}: stale trial process {rec.pid} from an earlier runner: stopping it")
-                _kill_group(rec.pid)
+                kill_group(rec.pid)
             rec.state, rec.pid, rec.pid_started = "pending", None, None
             rec.reason = "interrupted (the runner stopped): resumes from its last.pt"
         self.m.save()
@@ -470,36 +303,17 @@ class _Runner:
         log.write(f"=== yolo_gd ablate: trial {name}, attempt {rec.attempts + 1}, device {device}, "
                   f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))} ===\n".encode())
         log.flush()
-        env = self._child_env()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "yolo_gd.ablate.worker", str(job)],
-            cwd=self.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_pdeathsig_fn(),
-        )
+        proc = start_trial(job, log, self.cwd)
         self.launched.add(name)
         others = [r for r in self.slots if r is not None and r.device == device]
-        self.slots[slot] = _Running(name, proc, log, offset, time.monotonic(), device)
-        rec.state, rec.reason, rec.pid, rec.pid_started = "running", None, proc.pid, _proc_start(proc.pid)
+        self.slots[slot] = Running(name, proc, log, offset, time.monotonic(), device)
+        rec.state, rec.reason, rec.pid, rec.pid_started = "running", None, proc.pid, proc_start(proc.pid)
         rec.started, rec.finished, rec.device, rec.kwargs = now, None, device, kwargs
         rec.attempts += 1
-        if others:
-            rec.shared_device = True
-            for r in others:
-                self.m.trials[r.name].shared_device = True
+        mark_shared(self.m, name, others)
         self.m.save()
         what = "started" if rec.attempts == 1 else f"restarted (attempt {rec.attempts})"
         self.say(f"[ablate] {name}: {what} on {device} (pid {proc.pid})")
-
-    def _child_env(self) -> dict[str, str]:
-        import yolo_gd
-
-        env = dict(os.environ)
-        env.pop("PYTEST_CURRENT_TEST", None)  # Ultralytics moves relative runs dirs under pytest
-        env["YOLO_OFFLINE"] = "1"
-        env["PYTHONUNBUFFERED"] = "1"
-        pkg_root = str(Path(yolo_gd.__file__).resolve().parents[1])  # the child imports the runner's yolo_gd
-        env["PYTHONPATH"] = os.pathsep.join([pkg_root, *filter(None, [env.get("PYTHONPATH")])])
-        return env
 
     def _reap(self) -> None:
         for i, r in enumerate(self.slots):
@@ -512,7 +326,7 @@ class _Runner:
             r.log.close()
             self._finish(r, rc)
 
-    def _finish(self, r: _Running, rc: int) -> None:
+    def _finish(self, r: Running, rc: int) -> None:
         rec = self.m.trials[r.name]
         took = time.monotonic() - r.start
         rec.elapsed = float(rec.elapsed or 0.0) + took
@@ -524,13 +338,8 @@ class _Runner:
             self.say(f"[ablate] {r.name}: done in {format_duration(took)}")
         else:
             rec.state = "failed"
-            how = f"exit code {rc}"
-            if rc < 0:
-                with contextlib.suppress(ValueError):
-                    how = f"killed by {signal.Signals(-rc).name}"
-            elif rc == 2:
-                how = "exit code 2 (a UserError)"
-            tail = _log_tail(Path(rec.dir) / LOG_NAME, r.log_offset)
+            how = exit_reason(rc)
+            tail = log_tail(Path(rec.dir) / LOG_NAME, r.log_offset)
             rec.reason = f"{how}; last lines of {LOG_NAME}:\n{tail}" if tail else how
             self.m.save()
             last = tail.splitlines()[-1] if tail else ""
@@ -542,7 +351,7 @@ class _Runner:
         for i, r in enumerate(self.slots):
             if r is None:
                 continue
-            _kill_group(r.proc.pid)
+            kill_group(r.proc.pid)
             with contextlib.suppress(Exception):
                 r.proc.wait(timeout=KILL_GRACE)
             r.log.close()
@@ -564,16 +373,7 @@ class _Runner:
         if any(m.trials[t.name].state not in ("done", "failed") or t.name in self.queue for t in tune):
             return
         metric = s.tune_metric
-        tried: dict[str, float | None] = {}
-        best_lr, best = None, -math.inf
-        for lr in s.tune_grid(config):
-            values = [final_metric(m.trials[t.name].dir, metric) for t in tune
-                      if t.lr == lr and m.trials[t.name].state == "done"]
-            values = [v for v in values if v is not None]
-            mean = sum(values) / len(values) if values else None
-            tried[_num(lr)] = mean
-            if mean is not None and mean > best:
-                best_lr, best = lr, mean
+        best_lr, tried = pick_lr(s, m, config)
         mains = [t for t in s.main_trials() if t.config == config]
         if best_lr is None:
             reason = (f"LR tuning of {config} gave no {metric}: every tuning trial failed (see the "
@@ -590,7 +390,7 @@ class _Runner:
         self._sync(m)
         m.save()
         shown = ", ".join(f"{lr}={'failed' if v is None else f'{v:.4f}'}" for lr, v in tried.items())
-        self.say(f"[ablate] {config}: picked lr {_num(best_lr)} on the validation split ({metric}: {shown})")
+        self.say(f"[ablate] {config}: picked lr {num_text(best_lr)} on the validation split ({metric}: {shown})")
         for t in s.main_trials({config: best_lr}):
             if t.config == config:
                 if t.kwargs.get("data") not in self.data:
@@ -602,36 +402,3 @@ class _Runner:
 
         if data is not None and data not in self.data:
             self.data[data] = str(resolve_data(data))
-
-    # -------------------------------------------------------------------------------- status
-
-    def status(self) -> str:
-        c = self.m.counts()
-        total = len(self.m.trials)
-        running = sum(r is not None for r in self.slots)
-        return f"[{c['done']}/{total} done, {running} running, {c['failed']} failed] ETA {self.eta()}"
-
-    def eta(self) -> str:
-        """Mean duration of finished trials (per stage, scaled by epochs where a stage has none yet) x the trials
-        still to run / parallel slots."""
-        recs = self.m.trials.values()
-        mean: dict[str, float] = {}
-        for stage in ("tune", "main"):
-            durations = [r.elapsed for r in recs if r.stage == stage and r.state == "done" and r.elapsed]
-            if durations:
-                mean[stage] = sum(durations) / len(durations)
-        if self.sweep.protocol == "tuned" and self.sweep.budget.epochs:
-            ratio = self.sweep.budget.epochs / self.sweep.tune.epochs
-            if "main" not in mean and "tune" in mean:
-                mean["main"] = mean["tune"] * ratio
-            if "tune" not in mean and "main" in mean:
-                mean["tune"] = mean["main"] / ratio
-        remaining = [r for r in recs if r.state in ("pending", "running")]
-        if not remaining:
-            return "0s"
-        if any(r.stage not in mean for r in remaining):
-            return "?"
-        work = sum(mean[r.stage] for r in remaining)
-        now = time.monotonic()
-        work -= sum(min(now - r.start, mean[self.m.trials[r.name].stage]) for r in self.slots if r is not None)
-        return format_duration(work / max(len(self.slots), 1))

@@ -1,0 +1,111 @@
+"""Where trials run and how far a sweep is: device slots, who shares a device, the status line and its ETA.
+
+A slot is one trial at a time on one device: ``devices=cpu workers=N`` gives N CPU slots, ``devices=0,1
+per_device=2`` four GPU slots. A trial that starts on a device another running trial uses is ``shared_device``
+(and so is that other trial): their wall times and images/s are not comparable with trials that ran alone.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import IO
+
+from yolo_gd.ablate.manifest import Manifest
+from yolo_gd.ablate.spec import Sweep
+from yolo_gd.errors import UserError
+
+__all__ = ["Running", "device_slots", "eta", "format_duration", "mark_shared", "status_line"]
+
+
+@dataclass
+class Running:
+    """A trial running in a slot."""
+
+    name: str
+    proc: subprocess.Popen
+    log: IO[bytes]
+    log_offset: int
+    start: float
+    device: str
+
+
+def device_slots(devices, workers, per_device) -> list[str]:
+    """One entry per parallel trial: the device it runs on."""
+    for name, v in (("workers", workers), ("per_device", per_device)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise UserError(f"{name} must be a positive integer, got {v!r}")
+    if isinstance(devices, (list, tuple)):
+        devices = ",".join(str(d) for d in devices)
+    text = str(devices if devices is not None else "cpu").strip().lower()
+    if text in ("cpu", "mps"):
+        if per_device != 1:
+            raise UserError(f"per_device= is for GPUs; on {text} set workers=N for N parallel trials")
+        if text == "mps" and workers != 1:
+            raise UserError("devices=mps runs one trial at a time: drop workers=")
+        return [text] * workers
+    ids = [d.strip() for d in text.split(",") if d.strip()]
+    if not ids or not all(d.isdigit() for d in ids):
+        raise UserError(f"devices must be 'cpu', 'mps' or GPU ids like '0,1', got {devices!r}")
+    if len(set(ids)) != len(ids):
+        raise UserError(f"devices lists a GPU twice ({devices!r}): use per_device=N for N trials per GPU")
+    if workers != 1:
+        raise UserError("workers= is for devices=cpu; with GPUs set per_device=N for N parallel trials per GPU")
+    import torch
+
+    n = torch.cuda.device_count()
+    missing = [d for d in ids if int(d) >= n]
+    if missing:
+        raise UserError(f"GPU {', '.join(missing)} not found: this machine has {n} CUDA device(s)"
+                        f"{' (ids 0..' + str(n - 1) + ')' if n else ''}; use devices=cpu workers=N otherwise")
+    return [d for _ in range(per_device) for d in ids]  # interleaved: spread over GPUs first
+
+
+def mark_shared(m: Manifest, name: str, others: Sequence[Running]) -> None:
+    """Trial ``name`` started while ``others`` ran on its device: mark them all ``shared_device``."""
+    if others:
+        m.trials[name].shared_device = True
+        for r in others:
+            m.trials[r.name].shared_device = True
+
+
+def format_duration(seconds: float) -> str:
+    s = int(round(max(seconds, 0)))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def status_line(m: Manifest, sweep: Sweep, slots: Sequence[Running | None]) -> str:
+    c = m.counts()
+    total = len(m.trials)
+    running = sum(r is not None for r in slots)
+    return f"[{c['done']}/{total} done, {running} running, {c['failed']} failed] ETA {eta(m, sweep, slots)}"
+
+
+def eta(m: Manifest, sweep: Sweep, slots: Sequence[Running | None]) -> str:
+    """Mean duration of finished trials (per stage, scaled by epochs where a stage has none yet) x the trials
+    still to run / parallel slots."""
+    recs = m.trials.values()
+    mean: dict[str, float] = {}
+    for stage in ("tune", "main"):
+        durations = [r.elapsed for r in recs if r.stage == stage and r.state == "done" and r.elapsed]
+        if durations:
+            mean[stage] = sum(durations) / len(durations)
+    if sweep.protocol == "tuned" and sweep.budget.epochs:
+        ratio = sweep.budget.epochs / sweep.tune.epochs
+        if "main" not in mean and "tune" in mean:
+            mean["main"] = mean["tune"] * ratio
+        if "tune" not in mean and "main" in mean:
+            mean["tune"] = mean["main"] / ratio
+    remaining = [r for r in recs if r.state in ("pending", "running")]
+    if not remaining:
+        return "0s"
+    if any(r.stage not in mean for r in remaining):
+        return "?"
+    work = sum(mean[r.stage] for r in remaining)
+    now = time.monotonic()
+    work -= sum(min(now - r.start, mean[m.trials[r.name].stage]) for r in slots if r is not None)
+    return format_duration(work / max(len(slots), 1))
