@@ -539,3 +539,44 @@ def test_new_attempt_and_detected_rewind_count_once(tmp_path):
     df = read_steps(tmp_path)
     assert df["step"].tolist() == [0, 1, 2, 1, 2, 3]
     assert df["attempt"].tolist() == [0, 0, 0, 1, 1, 2]
+
+
+@contextlib.contextmanager
+def _sync_debug(on: bool):
+    torch.cuda.set_sync_debug_mode("error" if on else "default")
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on a lent GPU machine)")
+def test_no_sync_on_cuda_under_sync_debug_mode(tmp_path):
+    """On a GPU, the recorder's step code runs under set_sync_debug_mode('error'): any host sync raises."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2)).cuda()
+    optimizer = torch.optim.AdamW([{"params": list(model.parameters()), "param_group": "weight"}], lr=1e-3,
+                                  fused=True)
+    scaler = torch.amp.GradScaler("cuda", init_scale=2.0**8)
+    trainer = types.SimpleNamespace(optimizer=optimizer, model=model, scaler=scaler, batch_size=4, epoch=0,
+                                    loss=None, loss_items=None)
+    recorder = StepRecorder(tmp_path, level="full", tensorboard=False)
+    for s in range(4):
+        out = model(torch.randn(8, 3, device="cuda"))
+        parts = {"box_loss": out[:, 0].square().mean(), "cls_loss": out[:, 1].abs().mean()}
+        trainer.loss = sum(parts.values()) * 4
+        trainer.loss_items = {k: v.detach() for k, v in parts.items()}
+        scaler.scale(trainer.loss).backward()
+        scaler.unscale_(optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+        progress = Progress(step=s, total_steps=4, batch=s, batches_per_epoch=4, epochs=1)
+        # the first step allocates the buffer (setup may sync once); every later step must not sync
+        with _sync_debug(s > 0):
+            recorder.before_step(trainer, progress, norm, 1.0)
+        scaler.step(optimizer)  # torch's own step is outside the checked region
+        scaler.update()
+        with _sync_debug(s > 0):
+            recorder.after_step(trainer)
+        optimizer.zero_grad()
+    recorder.close()
+    assert len(read_steps(tmp_path)) == 4
