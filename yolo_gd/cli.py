@@ -115,7 +115,8 @@ def _ablate(args: list[str]) -> int:
 
     if not args or "=" in args[0]:
         raise UserError("usage: yolo-gd ablate SPEC [devices=cpu] [workers=N] [per_device=N] [out=DIR] "
-                        "[retry_failed=true] (SPEC: a sweep YAML such as configs/sgd_vs_adam.yaml)")
+                        "[retry_failed=true] [backend=local|ray] [address=auto] (SPEC: a sweep YAML such as "
+                        "configs/sgd_vs_adam.yaml)")
     return exit_code(ablate_command(args[0], **parse_pairs(args[1:])))
 
 

@@ -5,7 +5,8 @@
 
 Options (``key=value``): ``devices`` ('cpu', 'mps' or GPU ids '0,1'), ``workers`` (parallel CPU trials),
 ``per_device`` (parallel trials per GPU), ``out`` (sweeps root, default runs/ablate), ``retry_failed``
-(rerun failed trials), ``backend`` ('local'; 'ray' not built yet), ``status_every`` (seconds).
+(rerun failed trials), ``backend`` ('local' or 'ray'), ``address`` (Ray cluster: 'auto', host:port; default a
+private local instance), ``status_every`` (seconds).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from yolo_gd.errors import unknown_name
 __all__ = ["RUN_OPTIONS", "ablate_command", "compare_command", "compare_spec_path", "exit_code", "report_summary",
            "summary"]
 
-RUN_OPTIONS = ("devices", "workers", "per_device", "out", "retry_failed", "backend", "status_every")
+RUN_OPTIONS = ("devices", "workers", "per_device", "out", "retry_failed", "backend", "address", "status_every")
 
 
 def compare_spec_path() -> Path:

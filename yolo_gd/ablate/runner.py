@@ -58,7 +58,7 @@ class SweepInterrupted(KeyboardInterrupt):
 def run_sweep(spec_path: str | os.PathLike, *, devices: str | int | list = "cpu", workers: int = 1,
               per_device: int = 1, out_root: str | os.PathLike | None = None,
               progress: Callable[[str], Any] | None = print, retry_failed: bool = False, backend: str = "local",
-              status_every: float = 30.0, poll_interval: float = 0.5) -> Path:
+              status_every: float = 30.0, poll_interval: float = 0.5, address: str | None = None) -> Path:
     """Run (or continue) the sweep described by ``spec_path``; returns the sweep folder ``<out_root>/<sweep>``.
 
     Args:
@@ -69,25 +69,34 @@ def run_sweep(spec_path: str | os.PathLike, *, devices: str | int | list = "cpu"
         out_root: where sweeps live; default ``runs/ablate`` under the current directory (made absolute).
         progress: called with one line per event and a periodic status line (None: silent).
         retry_failed: also rerun trials that failed in an earlier run (they resume from their ``last.pt``).
-        backend: ``'local'``; ``'ray'`` is not built yet.
+        backend: ``'local'``, or ``'ray'``: each trial a Ray task (see :mod:`~yolo_gd.ablate.ray_backend`).
+        address: with ``backend='ray'``: ``'local'`` (default unless ``RAY_ADDRESS`` is set), ``'auto'`` or a
+            cluster address.
         status_every: seconds between status lines.
 
     A trial that fails is marked ``failed`` with a reason and the sweep goes on; this returns normally whatever
     the trials did (the caller reads the manifest: see :func:`yolo_gd.ablate.commands.exit_code`). Problems the
     user can fix before anything runs (spec, devices, dataset, a sweep already running) raise :class:`UserError`.
     """
-    if backend == "ray":
-        raise UserError("backend 'ray' is not built yet: use backend='local' (trials as local processes on "
-                        "devices=... with workers=/per_device=)")
     if backend not in BACKENDS:
         raise unknown_name("backend", backend, BACKENDS)
+    if address is not None and backend != "ray":
+        raise UserError("address= is for backend=ray (a Ray cluster's address, or 'local')")
     sweep = load_spec(spec_path)
-    slots = device_slots(devices, workers, per_device)
+    if backend == "ray":
+        from yolo_gd.ablate.ray_backend import ray_plan
+
+        plan = ray_plan(devices, workers, per_device, address)
+    else:
+        slots = device_slots(devices, workers, per_device)
     root = Path(out_root if out_root is not None else Path("runs") / "ablate").expanduser().resolve()
     sweep_dir = root / sweep.name
     sweep_dir.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda line: None)
     with _sweep_lock(sweep_dir), _sigterm_as_interrupt():
+        if backend == "ray":
+            plan.run(sweep, Path(spec_path), sweep_dir, say, retry_failed, status_every, poll_interval)
+            return sweep_dir
         runner = _Runner(sweep, Path(spec_path), sweep_dir, slots, say, retry_failed, status_every, poll_interval)
         runner.run()
     return sweep_dir
