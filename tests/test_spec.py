@@ -78,7 +78,7 @@ def test_grid_expands_into_named_trials_with_train_kwargs(tmp_path):
     for t in trials:  # every key is one train() accepts
         from ultralytics.cfg import DEFAULT_CFG_DICT
 
-        from yolo_gd.train import YOLO_GD_KEYS
+        from yolo_gd.training import YOLO_GD_KEYS
 
         assert set(t.kwargs) <= set(DEFAULT_CFG_DICT) | YOLO_GD_KEYS
 

@@ -15,7 +15,7 @@ def __getattr__(name):
 
         return attach
     if name == "train":
-        from yolo_gd.train import train
+        from yolo_gd.training import train
 
         return train
     raise AttributeError(f"module 'yolo_gd' has no attribute '{name}'")

@@ -62,7 +62,7 @@ def parse_pairs(items: list[str]) -> dict[str, Any]:
 
 
 def _train(args: list[str]) -> int:
-    from yolo_gd.train import train
+    from yolo_gd.training import train
 
     kwargs = parse_pairs(args)
     result = train(**kwargs)

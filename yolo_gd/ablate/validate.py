@@ -239,7 +239,7 @@ def known_keys() -> tuple[frozenset, frozenset]:
     """(yolo_gd keys, Ultralytics train keys)."""
     from ultralytics.cfg import DEFAULT_CFG_DICT
 
-    from yolo_gd.train import YOLO_GD_KEYS
+    from yolo_gd.training import YOLO_GD_KEYS
 
     return frozenset(YOLO_GD_KEYS), frozenset(DEFAULT_CFG_DICT)
 

@@ -55,7 +55,7 @@ def _clear(trial_dir: Path) -> None:
 
 def run_trial(trial: dict) -> str:
     """Train, resume or skip one trial; returns what it did: ``'trained'``, ``'resumed'`` or ``'finished'``."""
-    from yolo_gd.train import split_keys, train
+    from yolo_gd.training import split_keys, train
 
     name, trial_dir = trial["name"], Path(trial["dir"])
     kwargs = dict(trial["kwargs"])

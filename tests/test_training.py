@@ -8,7 +8,7 @@ import pytest
 from conftest import tiny_train_args
 
 from yolo_gd.errors import UserError
-from yolo_gd.train import split_keys, train
+from yolo_gd.training import split_keys, train
 
 
 def test_split_keys():
@@ -53,3 +53,12 @@ def test_outputs_are_never_overwritten(tiny_data, tmp_path):
     second = train(data=str(tiny_data), optimizer="sgd", **args)
     assert first.save_dir.name == "same" and second.save_dir.name == "same-2"
     assert (first.save_dir / "weights" / "best.pt").exists()
+
+
+def test_yolo_gd_train_stays_the_function_after_submodule_imports():
+    """Importing the package's modules must never turn `yolo_gd.train` into a module."""
+    import yolo_gd
+    import yolo_gd.cli  # noqa: F401  (imports the training module)
+
+    assert callable(yolo_gd.train) and yolo_gd.train is train
+    assert callable(yolo_gd.attach)

@@ -1,5 +1,8 @@
 """``yolo_gd.train(...)``: check the data, build the YOLO model, attach yolo_gd, run ``model.train``.
 
+(The module is ``training``, not ``train``: importing a submodule named ``train`` would rebind ``yolo_gd.train``
+from the function to the module.)
+
 Keys are split in two: yolo_gd's own (``optimizer``, ``schedule``, ``clip``, ``lr``, ``warmup``, ``groups``,
 ``telemetry``... every :class:`InjectConfig` field) go to :func:`attach`; everything else goes to Ultralytics
 unchanged (``epochs``, ``imgsz``, ``lr0``, ``cos_lr``...), so Ultralytics validates its own keys. ``optimizer``
