@@ -44,6 +44,9 @@ def _run(capsys, *argv):
         (["train", "clip=5"], "pass optimizer="),
         (["data", "check", "nowhere"], "unknown dataset"),
         (["data", "frobnicate"], "unknown data subcommand"),
+        (["qat", "data=bccd"], "usage: yolo-gd qat model=FLOAT.pt"),
+        (["qat", "model=yolo11n.yaml", "data=bccd"], "yolo11n.yaml"),
+        (["report", "nowhere"], "nowhere"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):

@@ -25,6 +25,7 @@ commands:
   ablate SPEC key=value ...     run an ablation sweep (configs/*.yaml), resumable; ends with its report
   compare key=value ...         ablate configs/sgd_vs_adam.yaml: SGD vs AdamW on the default shapes set
   report SWEEP_DIR              rebuild a sweep's report (Markdown, HTML, CSV, plots)
+  qat model=FLOAT.pt data=...   quantization-aware fine-tune (injected optimizer), int8 ONNX export, measured table
   plot RUN_DIR                  PNG plots of a run's per-step telemetry (losses, grad norm, LR, update ratio)
 """
 
@@ -136,8 +137,15 @@ def _report(args: list[str]) -> int:
     return 0
 
 
+def _qat(args: list[str]) -> int:
+    from yolo_gd.qat.pipeline import qat_command
+
+    return qat_command(parse_pairs(args))
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": _train, "data": _data, "plot": _plot, "ablate": _ablate, "compare": _compare, "report": _report,
+    "qat": _qat,
 }
 
 
