@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import sys
 
@@ -15,6 +16,7 @@ from conftest import require, tiny_train_args
 
 import yolo_gd
 from yolo_gd.errors import UserError
+from yolo_gd.qat.pipeline import QATResult
 
 pytestmark = pytest.mark.slow
 
@@ -39,10 +41,42 @@ def float_ckpt(tiny_data, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def qat_run(float_ckpt, tiny_data, tmp_path_factory):
+    """One ``qat()`` run; ``qat_run.seen`` holds what an ``on_train_start`` callback saw of its trainer."""
+    import yolo_gd.inject.attach
     from yolo_gd.qat import qat
 
-    return qat(float_ckpt, tiny_data, optimizer="adamw", lr=1e-5, schedule="cosine", epochs=1, imgsz=64, batch=8,
-               project=tmp_path_factory.mktemp("qat_runs"), name="qat", latency_runs=3, **QAT_ARGS)
+    seen = {}
+
+    def on_train_start(trainer):  # calibrated, optimizer built and injected, no step taken yet
+        from modelopt.torch.quantization.nn import TensorQuantizer
+
+        seen.update(
+            optimizer_ids=[id(p) for g in trainer.optimizer.param_groups for p in g["params"]],
+            trainable_ids={id(p) for p in trainer.model.parameters() if p.requires_grad},
+            quantized_weight_ids={id(m.weight) for m in trainer.model.modules()
+                                  if isinstance(getattr(m, "weight_quantizer", None), TensorQuantizer)
+                                  and m.weight_quantizer.is_enabled},
+            quantizers=_quantizers(trainer.model),
+            injected=trainer.optimizer is getattr(trainer, "_yolo_gd_optimizer", None),
+        )
+
+    original = yolo_gd.inject.attach.attach
+
+    def attach_and_watch(model, *args, **kwargs):  # qat() builds its YOLO inside: hook in where it attaches
+        out = original(model, *args, **kwargs)
+        model.add_callback("on_train_start", on_train_start)
+        return out
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(yolo_gd.inject.attach, "attach", attach_and_watch)
+        result = qat(float_ckpt, tiny_data, optimizer="adamw", lr=1e-5, schedule="cosine", epochs=1, imgsz=64,
+                     batch=8, project=tmp_path_factory.mktemp("qat_runs"), name="qat", latency_runs=3, **QAT_ARGS)
+    return _WithSeen(**{f.name: getattr(result, f.name) for f in dataclasses.fields(result)}, seen=seen)
+
+
+@dataclasses.dataclass(frozen=True)
+class _WithSeen(QATResult):
+    seen: dict = dataclasses.field(default_factory=dict, repr=False)
 
 
 def _float_output_shape(float_ckpt) -> tuple:
@@ -101,6 +135,59 @@ def test_onnx_export_has_qdq_and_runs_in_onnxruntime(qat_run, float_ckpt):
     a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
             for p in (raw, folded))
     assert np.abs(a - b).max() <= 1e-5 * np.abs(a).max()  # folding is the QuantizeLinear formula, evaluated once
+
+
+
+def test_onnx_output_matches_fake_quant_pytorch(qat_run, float_ckpt):
+    """The exported ONNX (Q/DQ ``last.onnx`` and folded ``last_int8.onnx``) computes what the fake-quantized
+    PyTorch model computes, on the same input.
+
+    Not bit for bit: ModelOpt's fake quantization rounds ``x / scale`` in fp32 PyTorch arithmetic and
+    onnxruntime's QuantizeLinear/DequantizeLinear kernels (and the convolutions between them, summed in another
+    order) differ in the last float bits, so an activation that lands on a rounding boundary takes the
+    neighbouring int8 level in one runtime and not the other; one level of one activation moves the decoded
+    boxes (pixels, through DFL) by a few hundredths. Measured (seed-0 fixture, yolo11n at 64 px, 3 random inputs,
+    ultralytics 8.4.190, torch 2.14, modelopt, onnxruntime on CPU): max |onnx - torch| 0.017-0.019 on an output
+    whose range is ~481 (3.5e-5 to 4.0e-5 of it; mean 0.0019), class scores 5e-7 to 8e-7; both ONNX files alike.
+    The float model's output is 0.22 (4.7e-4 of the range) away from the QAT model's: the tolerance, 1e-4 of the
+    range (2.5x the measured gap), tells the quantized graph from the float one.
+    """
+    ort = require("onnxruntime")
+    from ultralytics import YOLO
+
+    x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)  # preprocessed: RGB, [0, 1], NCHW
+
+    def torch_out(ckpt):  # as evaluate.py's qat_torch row loads it: YOLO(.pt), quantizers restored, eval mode
+        net = YOLO(str(ckpt)).model.float().cpu().eval()
+        with torch.inference_mode():
+            out = net(torch.from_numpy(x))
+        return (out[0] if isinstance(out, (list, tuple)) else out).numpy()  # eval: (decoded, raw) -> decoded
+
+    fake_quant = torch_out(qat_run.qat_checkpoint)
+    assert _quantizers(YOLO(str(qat_run.qat_checkpoint)).model) > 0
+    span = float(np.ptp(fake_quant))
+    tolerance = 1e-4 * span
+    for path in (qat_run.onnx_path.with_name("last.onnx"), qat_run.onnx_path):
+        onnx_out = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+        assert onnx_out.shape == fake_quant.shape == _float_output_shape(float_ckpt)  # (1, 4 + nc, anchors)
+        diff = np.abs(onnx_out - fake_quant)
+        assert diff.max() <= tolerance, (path.name, float(diff.max()), span)
+        assert diff[:, 4:].max() <= 5e-6, (path.name, float(diff[:, 4:].max()))  # class probabilities
+    float_gap = np.abs(torch_out(float_ckpt) - fake_quant).max()
+    assert float_gap > tolerance, (float(float_gap), tolerance)  # quantization shows above the tolerance
+
+
+def test_optimizer_params_are_the_quantized_models(qat_run):
+    """The injected optimizer updates exactly the fake-quantized model's trainable parameters (seen at
+    ``on_train_start`` of the fine-tune): ModelOpt's calibration runs before the optimizer is built."""
+    seen = qat_run.seen
+    assert seen, "the on_train_start callback did not run"
+    assert seen["injected"]  # yolo_gd's optimizer, not Ultralytics' own
+    assert seen["quantizers"] == qat_run.quantizers > 0  # the trainer's model holds ModelOpt TensorQuantizers
+    ids = seen["optimizer_ids"]
+    assert len(ids) == len(set(ids))  # no parameter in two groups
+    assert set(ids) == seen["trainable_ids"]
+    assert seen["quantized_weight_ids"] and seen["quantized_weight_ids"] <= set(ids)  # quantized convs' weights
 
 
 def test_measurement_table_has_every_row_with_finite_numbers(qat_run):
