@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -307,3 +308,26 @@ def test_bad_model_and_data_are_refused(float_ckpt, tiny_data, tmp_path):
         qat(float_ckpt, tiny_data, optimizer="auto")
     with pytest.raises(UserError, match="usage: yolo-gd qat"):
         qat_command({"data": str(tiny_data)})
+
+
+@pytest.mark.slow
+def test_qat_stage_in_an_ablation_spec(float_ckpt, tiny_data, tmp_path):
+    """`quantize: 8` in a sweep's base compares optimizers for QAT fine-tuning from one float checkpoint."""
+    import yaml
+
+    from yolo_gd.ablate.commands import ablate_command
+    from yolo_gd.ablate.manifest import read_manifest
+
+    spec = {"name": "qat_sweep", "base": {"model": str(float_ckpt), "data": str(tiny_data), "imgsz": 64, "batch": 8,
+                                         "nbs": 8, "quantize": 8, "warmup_epochs": 0, "mosaic": 0.0},
+            "axes": {"optimizer": [{"name": "sgd", "lr": 1e-4}, {"name": "adamw", "lr": 1e-5}]},
+            "seeds": [0], "budget": {"epochs": 1}}
+    path = tmp_path / "qat_sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    sweep = ablate_command(path, progress=None, out=tmp_path / "runs")
+    trials = read_manifest(sweep)["trials"]
+    assert {t["state"] for t in trials.values()} == {"done"}
+    for t in trials.values():
+        ckpt = torch.load(Path(t["dir"]) / "weights" / "last.pt", weights_only=False)
+        assert ckpt.get("modelopt")  # the trial trained the fake-quantized model
+    assert (sweep / "report" / "report.html").exists()
