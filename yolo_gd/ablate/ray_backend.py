@@ -40,7 +40,7 @@ from typing import Any
 
 from yolo_gd.ablate.processes import KILL_GRACE
 from yolo_gd.ablate.runner import LOG_NAME, TRIAL_JSON, _Runner, _sigterm_as_interrupt
-from yolo_gd.ablate.slots import device_slots, format_duration, mark_shared
+from yolo_gd.ablate.slots import attempt_header, device_slots, format_duration, mark_started
 from yolo_gd.errors import UserError
 
 __all__ = ["RayPlan", "ray_plan"]
@@ -253,18 +253,13 @@ class _RayRunner(_Runner):
         now = time.time()
         with open(trial_dir / LOG_NAME, "ab") as log:
             offset = log.tell()
-            log.write(f"=== yolo_gd ablate: trial {name}, attempt {rec.attempts + 1}, device ray:{device}, "
-                      f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))} ===\n".encode())
+            log.write(attempt_header(name, rec.attempts + 1, f"ray:{device}", now))
         ref = self._task().remote(str(job), self.cwd)
         self.launched.add(name)
         shares = device == "cpu" or self.plan.per_device > 1
         others = [r for r in self.slots if r is not None and r.device == device] if shares else []
         self.slots[slot] = _Task(name, ref, offset, time.monotonic(), device)
-        rec.state, rec.reason, rec.pid, rec.pid_started = "running", None, None, None
-        rec.started, rec.finished, rec.device, rec.kwargs = now, None, device, kwargs
-        rec.attempts += 1
-        mark_shared(self.m, name, others)
-        self.m.save()
+        mark_started(self.m, name, others, now=now, device=device, kwargs=kwargs)
         what = "submitted" if rec.attempts == 1 else f"resubmitted (attempt {rec.attempts})"
         self.say(f"[ablate] {name}: {what} to Ray ({device})")
 

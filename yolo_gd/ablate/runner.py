@@ -36,7 +36,7 @@ from typing import Any
 from yolo_gd.ablate.manifest import Manifest, TrialRecord, manifest_path
 from yolo_gd.ablate.naming import num_text
 from yolo_gd.ablate.processes import KILL_GRACE, exit_reason, kill_group, log_tail, ours_alive, proc_start, start_trial
-from yolo_gd.ablate.slots import Running, device_slots, format_duration, mark_shared, status_line
+from yolo_gd.ablate.slots import Running, attempt_header, device_slots, format_duration, mark_started, status_line
 from yolo_gd.ablate.spec import Sweep, Trial, load_spec
 from yolo_gd.ablate.tuning import final_metric, pick_lr
 from yolo_gd.errors import UserError, unknown_name
@@ -309,18 +309,14 @@ class _Runner:
         log = open(trial_dir / LOG_NAME, "ab")  # noqa: SIM115  (closed when the trial ends)
         offset = log.tell()
         now = time.time()
-        log.write(f"=== yolo_gd ablate: trial {name}, attempt {rec.attempts + 1}, device {device}, "
-                  f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))} ===\n".encode())
+        log.write(attempt_header(name, rec.attempts + 1, device, now))
         log.flush()
         proc = start_trial(job, log, self.cwd)
         self.launched.add(name)
         others = [r for r in self.slots if r is not None and r.device == device]
         self.slots[slot] = Running(name, proc, log, offset, time.monotonic(), device)
-        rec.state, rec.reason, rec.pid, rec.pid_started = "running", None, proc.pid, proc_start(proc.pid)
-        rec.started, rec.finished, rec.device, rec.kwargs = now, None, device, kwargs
-        rec.attempts += 1
-        mark_shared(self.m, name, others)
-        self.m.save()
+        mark_started(self.m, name, others, now=now, device=device, kwargs=kwargs, pid=proc.pid,
+                     pid_started=proc_start(proc.pid))
         what = "started" if rec.attempts == 1 else f"restarted (attempt {rec.attempts})"
         self.say(f"[ablate] {name}: {what} on {device} (pid {proc.pid})")
 

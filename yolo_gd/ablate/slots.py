@@ -71,6 +71,23 @@ def mark_shared(m: Manifest, name: str, others: Sequence[Running]) -> None:
             m.trials[r.name].shared_device = True
 
 
+def attempt_header(name: str, attempt: int, device: str, now: float) -> bytes:
+    """The line written to trial.log before each attempt (both backends)."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+    return f"=== yolo_gd ablate: trial {name}, attempt {attempt}, device {device}, {stamp} ===\n".encode()
+
+
+def mark_started(m: Manifest, name: str, others: Sequence, *, now: float, device: str, kwargs: dict,
+                 pid: int | None = None, pid_started: float | None = None) -> None:
+    """Record that trial ``name`` started (state, times, device, attempt count, shared device) and save."""
+    rec = m.trials[name]
+    rec.state, rec.reason, rec.pid, rec.pid_started = "running", None, pid, pid_started
+    rec.started, rec.finished, rec.device, rec.kwargs = now, None, device, kwargs
+    rec.attempts += 1
+    mark_shared(m, name, others)
+    m.save()
+
+
 def format_duration(seconds: float) -> str:
     s = int(round(max(seconds, 0)))
     h, rem = divmod(s, 3600)
