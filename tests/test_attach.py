@@ -13,8 +13,9 @@ from conftest import require, tiny_train_args
 
 import yolo_gd
 from yolo_gd.errors import UserError
-from yolo_gd.inject.attach import Injection, detach, find_injection
-from yolo_gd.inject.state import STATE_NAME
+from yolo_gd.inject.attach import detach, find_injection
+from yolo_gd.inject.state import read_state
+from yolo_gd.inject.takeover import OptimizerTakeover
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +108,7 @@ def test_resume_continues_the_lr_sequence_and_optimizer_state(tiny_data, tmp_pat
     with pytest.raises(Interrupt):
         part.train(**tiny_train_args(tiny_data, tmp_path, "part", **args))
     last = part.trainer.last
-    saved = torch.load(last.parent / STATE_NAME, weights_only=False)
+    saved = read_state(last.parent)
     host_state = torch.load(last, weights_only=False)["optimizer"]["state"]
 
     from ultralytics import YOLO
@@ -147,7 +148,7 @@ def test_resume_with_another_optimizer_is_refused(tiny_data, tmp_path):
 
     resumed = YOLO(str(model.trainer.last))
     yolo_gd.attach(resumed, "adamw")
-    with pytest.raises(UserError, match="resume would change the run"):
+    with pytest.raises(UserError, match="resume would change 'optimizer' from 'sgd' to 'adamw'"):
         resumed.train(resume=True)
 
 
@@ -156,15 +157,15 @@ def test_callbacks_survive_pickle_round_trip(tiny_data, tmp_path):
     model = _yolo()
     yolo_gd.attach(model, "adamw", schedule="linear", clip=5.0, lr=0.002)
     clone_callbacks = pickle.loads(cloudpickle.dumps(model.callbacks))
-    injection = next(f.__self__ for fs in clone_callbacks.values() for f in fs if hasattr(f, "__self__")
-                     and isinstance(f.__self__, Injection))
-    assert injection.cfg == find_injection(model).cfg and injection is not find_injection(model)
+    part = next(f.__self__ for fs in clone_callbacks.values() for f in fs if hasattr(f, "__self__")
+                and isinstance(f.__self__, OptimizerTakeover))
+    assert part.attachment.cfg == find_injection(model).cfg and part.attachment is not find_injection(model).attachment
     fresh = _yolo()
     fresh.callbacks = clone_callbacks
     fresh.train(**tiny_train_args(tiny_data, tmp_path, "pickled", epochs=1))
     groups = fresh.trainer.optimizer.param_groups
     assert type(fresh.trainer.optimizer).__name__ == "AdamW" and groups[0]["initial_lr"] == 0.002
-    assert fresh.trainer._yolo_gd.clip == 5.0
+    assert fresh.trainer._yolo_gd_run.clip == 5.0
 
 
 @pytest.mark.parametrize(
@@ -178,7 +179,7 @@ def test_third_party_optimizers_train(tiny_data, tmp_path, spec, module, cls):
     model.train(**tiny_train_args(tiny_data, tmp_path, spec, epochs=2))
     trainer = model.trainer
     assert type(trainer.optimizer).__name__ == cls
-    assert trainer.ema.updates == trainer._yolo_gd.counters.steps > 0
+    assert trainer.ema.updates == trainer._yolo_gd_run.counters.steps > 0
     assert torch.isfinite(trainer.loss).all()
     if spec == "sfadamw":  # back in train mode after the last validation, evaluation weights were validated
         assert trainer.optimizer.param_groups[0]["train_mode"] is True
@@ -225,9 +226,9 @@ def test_injected_run_records_one_row_per_step_with_the_plans_lr(tiny_data, tmp_
     model.train(**tiny_train_args(tiny_data, tmp_path, "tele", epochs=2, nbs=16))
     trainer = model.trainer
     steps = read_steps(trainer.save_dir)
-    total = trainer._yolo_gd.cadence.total_steps
-    assert len(steps) == trainer.ema.updates == total == len(trainer._yolo_gd.cadence.step_batches) > 12 // 2
-    assert steps["batch"].tolist() == list(trainer._yolo_gd.cadence.step_batches)
+    total = trainer._yolo_gd_run.cadence.total_steps
+    assert len(steps) == trainer.ema.updates == total == len(trainer._yolo_gd_run.cadence.step_batches) > 12 // 2
+    assert steps["batch"].tolist() == list(trainer._yolo_gd_run.cadence.step_batches)
     assert steps["lr/weight"].tolist() == pytest.approx([0.01 * (1 - k / total) for k in range(total)], rel=1e-15)
     assert (steps["clip"] == 10.0).all() and steps["clipped"].dtype == bool
     assert (steps["update_norm/weight"] > 0).all() and steps["optimizer"].eq("SGD").all()

@@ -211,8 +211,8 @@ def test_resume_restores_quantizers_injected_optimizer_and_schedule(float_ckpt, 
     require("modelopt")
     from ultralytics import YOLO
 
-    from yolo_gd.inject.attach import Injection
-    from yolo_gd.inject.state import STATE_NAME
+    from yolo_gd.inject.resume import ResumeState
+    from yolo_gd.inject.state import read_state
     from yolo_gd.telemetry.sinks import read_steps
     from yolo_gd.training import train
 
@@ -233,11 +233,11 @@ def test_resume_restores_quantizers_injected_optimizer_and_schedule(float_ckpt, 
     last = part.trainer.last
     fresh_quantizers = _quantizers(part.trainer.model)
     ckpt = torch.load(last, weights_only=False)
-    saved = torch.load(last.parent / STATE_NAME, weights_only=False)
+    saved = read_state(last.parent)
     assert ckpt["modelopt"] and saved["steps"] > 0
 
     seen = {}
-    original = Injection.on_pretrain_routine_end
+    original = ResumeState.on_pretrain_routine_end
 
     def spy(self, trainer):  # after yolo_gd restored its state: what the first resumed step will use
         original(self, trainer)
@@ -246,7 +246,7 @@ def test_resume_restores_quantizers_injected_optimizer_and_schedule(float_ckpt, 
                     ranges_equal=all(torch.equal(state[k].float(), v.float())
                                      for k, v in ckpt["modelopt"]["ranges"].items()))
 
-    monkeypatch.setattr(Injection, "on_pretrain_routine_end", spy)
+    monkeypatch.setattr(ResumeState, "on_pretrain_routine_end", spy)
     result = train(str(last), resume=True, **inject)
 
     assert seen["quantizers"] == fresh_quantizers > 0  # Ultralytics' restore_qat, not a second calibration

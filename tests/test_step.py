@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from yolo_gd.inject.state import StepCounters
-from yolo_gd.inject.step import RunState, observed_step, owned_step
+from yolo_gd.inject.host import Host
+from yolo_gd.inject.run import RunState, StepCounters
+from yolo_gd.inject.step import observed_step, owned_step
 from yolo_gd.optim.plan import HyperPlan
 from yolo_gd.optim.progress import Cadence
 from yolo_gd.optim.schedules import linear
@@ -40,13 +41,13 @@ def _backward(trainer, scale=100.0, x=None):
 def test_owned_step_follows_the_cadence_and_the_plan():
     trainer = _trainer()
     cadence = Cadence(batches_per_epoch=4, epochs=2, accumulate=2)  # steps at batches 1, 3, 5, 7
-    run = RunState(HyperPlan(linear()), cadence, clip=1.0, counters=StepCounters(), batches_per_epoch=4)
+    run = RunState(cadence, StepCounters(), HyperPlan(linear()), clip=1.0, batches_per_epoch=4)
     lrs, norms = [], []
     for ni in range(8):
         run.batch = ni
         _backward(trainer)
         grads_before = [p.grad.clone() for p in trainer.model.parameters()]
-        owned_step(trainer, run)
+        owned_step(Host(trainer), run)
         stepped = trainer.model.weight.grad is None
         assert stepped == (ni in cadence.step_batches)
         if stepped:
@@ -68,11 +69,11 @@ def test_clip_none_leaves_gradients_unscaled():
         def after_step(self, tr):
             pass
 
-    run = RunState(HyperPlan(linear()), Cadence(4, 1, 1), clip=None, counters=StepCounters(), recorder=Recorder())
+    run = RunState(Cadence(4, 1, 1), StepCounters(), HyperPlan(linear()), clip=None, recorder=Recorder())
     run.batch = 0
     _backward(trainer)
     expected = trainer.model.weight.grad.clone()
-    owned_step(trainer, run)
+    owned_step(Host(trainer), run)
     assert seen["norm"] is None and seen["clip"] is None and torch.equal(seen["grad"], expected)
 
 
@@ -81,19 +82,25 @@ def test_observed_step_is_the_hosts_step_with_the_norm_kept():
     x = torch.randn(8, 4)
     _backward(a, x=x)
     _backward(b, x=x)
-    # the host's optimizer_step, transcribed (engine/trainer.py 909-920)
-    a.scaler.unscale_(a.optimizer)
-    host_norm = torch.nn.utils.clip_grad_norm_(a.model.parameters(), max_norm=10.0)
-    a.scaler.step(a.optimizer)
-    a.scaler.update()
-    a.optimizer.zero_grad()
-    a.ema.update(a.model)
+    # the host's own optimizer_step on the fake trainer; its clip's return value (the pre-clip norm) is caught
+    from ultralytics.engine.trainer import BaseTrainer
+
+    norms, clip = [], torch.nn.utils.clip_grad_norm_
+
+    def spy(*args, **kwargs):
+        norms.append(clip(*args, **kwargs))
+        return norms[-1]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+        BaseTrainer.optimizer_step(a)
+    (host_norm,) = norms
     seen = {}
     recorder = types.SimpleNamespace(before_step=lambda tr, p, norm, clip: seen.update(norm=norm, clip=clip),
                                      after_step=lambda tr: None)
-    run = RunState(None, Cadence(4, 1, 1), clip=10.0, counters=StepCounters(), recorder=recorder)
+    run = RunState(Cadence(4, 1, 1), StepCounters(), None, clip=10.0, recorder=recorder)
     run.batch = 0
-    observed_step(b, run)
+    observed_step(Host(b), run)
     assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
     assert torch.equal(seen["norm"], host_norm) and seen["clip"] == 10.0 and b.ema.updates == 1
 
@@ -101,9 +108,8 @@ def test_observed_step_is_the_hosts_step_with_the_norm_kept():
 @pytest.mark.parametrize("key", ["momentum"])
 def test_plan_momentum_written(key):
     trainer = _trainer()
-    run = RunState(HyperPlan(linear(), momentum=0.5, momentum_key=key), Cadence(4, 1, 1), clip=None,
-                   counters=StepCounters())
+    run = RunState(Cadence(4, 1, 1), StepCounters(), HyperPlan(linear(), momentum=0.5, momentum_key=key), clip=None)
     run.batch = 0
     _backward(trainer)
-    owned_step(trainer, run)
+    owned_step(Host(trainer), run)
     assert trainer.optimizer.param_groups[0]["momentum"] == 0.5

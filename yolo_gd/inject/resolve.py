@@ -2,8 +2,10 @@
 
 Rules (README "How values are chosen"):
 - a yolo_gd key given to ``attach`` wins;
-- else an Ultralytics key the user changed from its default (``lr0``, ``momentum``, ``weight_decay``,
-  ``warmup_bias_lr``) feeds the injected optimizer (``momentum`` is beta1 for the Adam family, as in Ultralytics);
+- else an Ultralytics key the user GAVE (``lr0``, ``momentum``, ``weight_decay``, ``warmup_bias_lr``) feeds the
+  injected optimizer (``momentum`` is beta1 for the Adam family, as in Ultralytics). Which keys were given is
+  tracked (``attach`` records the keys passed to ``model.train``; the CLI and sweeps go through it), so
+  ``optimizer=adamw lr0=0.01`` trains at 0.01 although 0.01 is Ultralytics' default ``lr0``;
 - else the optimizer registry's default (adaptive optimizers get ~10x lower LRs than SGD, and a bias-LR warmup
   start of 0 instead of Ultralytics' SGD habit of 0.1).
 With no schedule named, the schedule is Ultralytics' own: its per-epoch staircase (``lrf``, ``cos_lr``) and its
@@ -30,16 +32,20 @@ from yolo_gd.optim.schedules import ul_cosine, ul_linear
 class TrainerFacts:
     """What resolution needs from the trainer, as plain values."""
 
-    args: dict  # the trainer's args (vars(trainer.args))
-    defaults: dict  # Ultralytics' default cfg (to tell a value the user set from a default)
+    args: dict  # the trainer's args as the user gave them (Host.args: a snapshot from before any host rewrite)
+    defaults: dict  # Ultralytics' default cfg (only used when ``given`` is unknown)
     batch_size: int
     batches_per_epoch: int
     epochs: int
     warmup_batches: int  # the host's nw
     accumulate: int  # nominal, capped at batches*epochs (the host's acc0)
     device_type: str = "cpu"
+    given: frozenset | None = None  # the Ultralytics keys the user gave; None: unknown (then: differs from default)
 
     def changed(self, key: str) -> bool:
+        """Whether the user set Ultralytics key ``key`` (explicitly given, or else different from the default)."""
+        if self.given is not None:
+            return key in self.given
         return key in self.args and self.args[key] != self.defaults.get(key)
 
 
@@ -49,11 +55,28 @@ class Resolved:
 
     info: OptimInfo
     hparams: dict
-    weight_decay: float
+    weight_decay: float  # as applied to decayed groups (scaled by batch * accumulate / nbs unless turned off)
     plan: HyperPlan
     cadence: Cadence
     clip: float | None
     sources: dict = field(default_factory=dict)  # value name -> where it came from (printed and recorded)
+    base_weight_decay: float = 0.0  # before scaling
+
+    def fingerprint(self, cfg: InjectConfig) -> dict:
+        """What must match for a resume to continue the same run (plain data, stored with the checkpoint)."""
+        s = self.summary()
+        return {
+            "optimizer": self.info.name,
+            **{k: s[k] for k in self.hparams if k != "lr" and isinstance(s[k], (int, float, str, bool, list))},
+            "lr": self.hparams["lr"],
+            "weight_decay": self.base_weight_decay,
+            "scale_weight_decay": cfg.scale_weight_decay,
+            "schedule": s["schedule"],
+            "warmup": s["warmup"],
+            "clip": self.clip,
+            "groups": repr(cfg.groups),
+            "telemetry": cfg.telemetry,
+        }
 
     def summary(self) -> dict:
         """Plain-data description for the printed table and the run record."""
@@ -84,7 +107,23 @@ def resolve(cfg: InjectConfig, facts: TrainerFacts) -> Resolved:
             "length: pass epochs= instead, or drop optimizer= to keep Ultralytics' own schedule"
         )
     info = resolve_optimizer(cfg.optimizer)
-    args, sources = facts.args, {}
+    sources: dict = {}
+    hparams, momentum = _hparams(cfg, facts, info, sources)
+    base_wd = cfg.weight_decay if cfg.weight_decay is not None else facts.args["weight_decay"]
+    sources["weight_decay"] = "attach" if cfg.weight_decay is not None else "ultralytics weight_decay"
+    weight_decay = base_wd
+    if cfg.scale_weight_decay:
+        # Ultralytics scales with the accumulate computed BEFORE its cap (trainer.py 321-324).
+        acc = max(round(facts.args["nbs"] / facts.batch_size), 1)
+        weight_decay = scale_weight_decay(base_wd, facts.batch_size, acc, facts.args["nbs"])
+    cadence = Cadence(facts.batches_per_epoch, facts.epochs, facts.accumulate, facts.warmup_batches)
+    plan = _plan(cfg, facts, info, cadence, momentum, sources)
+    return Resolved(info, hparams, weight_decay, plan, cadence, cfg.clip_norm, sources, base_weight_decay=base_wd)
+
+
+def _hparams(cfg: InjectConfig, facts: TrainerFacts, info: OptimInfo, sources: dict) -> tuple[dict, float | None]:
+    """The optimizer's constructor hyperparameters (without weight decay: that is per group) and the momentum."""
+    args = facts.args
 
     def pick(name: str, given: Any, ul_key: str | None, registry_default: Any):
         if given is not None:
@@ -109,17 +148,14 @@ def resolve(cfg: InjectConfig, facts: TrainerFacts) -> Resolved:
         hparams["betas"] = (momentum, b2)
     elif cfg.momentum is not None:
         raise UserError(f"optimizer '{info.name}' has no momentum or betas: drop momentum=")
-
-    base_wd = cfg.weight_decay if cfg.weight_decay is not None else args["weight_decay"]
-    sources["weight_decay"] = "attach" if cfg.weight_decay is not None else "ultralytics weight_decay"
-    weight_decay = base_wd
-    if cfg.scale_weight_decay:
-        # Ultralytics scales with the accumulate computed BEFORE its cap (trainer.py 321-324).
-        acc = max(round(args["nbs"] / facts.batch_size), 1)
-        weight_decay = scale_weight_decay(base_wd, facts.batch_size, acc, args["nbs"])
     hparams.pop("weight_decay", None)  # per group, set by the param groups
+    return hparams, momentum
 
-    cadence = Cadence(facts.batches_per_epoch, facts.epochs, facts.accumulate, facts.warmup_batches)
+
+def _plan(cfg: InjectConfig, facts: TrainerFacts, info: OptimInfo, cadence: Cadence, momentum: float | None,
+          sources: dict) -> HyperPlan:
+    """The per-step LR/momentum plan: Ultralytics' own schedule and warmup, or the named schedule per step."""
+    args = facts.args
     bias_lr = cfg.warmup_bias_lr
     if bias_lr is None:
         bias_lr = args["warmup_bias_lr"] if (not info.adaptive or facts.changed("warmup_bias_lr")) else 0.0
@@ -127,10 +163,8 @@ def resolve(cfg: InjectConfig, facts: TrainerFacts) -> Resolved:
     # Ultralytics warms any group with a 'momentum' key; schedule-free optimizers assume a constant momentum.
     warms = (info.has_momentum and not info.has_train_eval_mode) or (info.has_betas and cfg.warmup_beta1)
     warm_m = warm_m if warms else None
-
     if cfg.schedule is None:
-        lrf = args["lrf"]
-        schedule = ul_cosine(lrf=lrf) if args.get("cos_lr") else ul_linear(lrf=lrf)
+        schedule = ul_cosine(lrf=args["lrf"]) if args.get("cos_lr") else ul_linear(lrf=args["lrf"])
         if cfg.warmup is None:
             warmup = WarmupPlan(facts.warmup_batches, "batch", cfg.warmup_kind, bias_lr, warm_m)
         else:
@@ -146,8 +180,7 @@ def resolve(cfg: InjectConfig, facts: TrainerFacts) -> Resolved:
         sources["schedule"] = "attach (per optimizer step)"
     schedule = schedule.bind(cadence) if hasattr(schedule, "bind") else schedule
     key = "momentum" if info.has_momentum else ("betas" if info.has_betas else None)
-    plan = HyperPlan(schedule, warmup, momentum, key)
-    return Resolved(info, hparams, weight_decay, plan, cadence, cfg.clip_norm, sources)
+    return HyperPlan(schedule, warmup, momentum, key)
 
 
 def _steps(duration: Any, cadence: Cadence) -> int:

@@ -1,69 +1,81 @@
-"""The injected optimizer's full-precision state and the schedule position, kept beside ``last.pt``.
+"""The injected run's own state, one file per epoch, written BEFORE the host's checkpoint of that epoch.
 
-Ultralytics stores optimizer state in fp16 and no scheduler state, and rebuilds its own optimizer on resume. So
-after every ``save_model`` yolo_gd writes ``weights/yolo_gd_state.pt`` (plain tensors and numbers: loadable
-without yolo_gd) with the fp32 optimizer state, the step counters and the run's fingerprint, and reads it back on
-resume and after Ultralytics' NaN recovery. The file is written to a temp name and renamed, so a crash never
-leaves a half-written state. (Not named ``last*.pt``: Ultralytics' ``get_latest_run`` globs for that.)
+Ultralytics stores optimizer state in fp16 and no schedule position, and rebuilds its optimizer on resume. So at
+every epoch end yolo_gd writes ``weights/yolo_gd/state_epoch{N}.pt`` with the fp32 optimizer state, the step
+counters, the run's fingerprint and its (plain) config, and reads the file of the checkpoint's epoch back on
+resume and after NaN recovery. Why one file per epoch, written first: the host writes ``last.pt`` later in the
+same epoch, so whatever moment a crash hits, the checkpoint on disk has its matching state file (the newest two
+are kept, and every epoch that ``save_period`` keeps an ``epoch{N}.pt`` for, so those resume too).
+
+The files hold only tensors, numbers, strings, lists and dicts: they load with ``torch.load(weights_only=True)``,
+so a tampered state file cannot run code, and no yolo_gd class is pickled anywhere. (Not named ``last*.pt``:
+Ultralytics' ``get_latest_run`` globs for that.) Each file is written to a temp name and renamed.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
 from pathlib import Path
 
 import torch
 
 from yolo_gd.errors import UserError
 
-STATE_NAME = "yolo_gd_state.pt"
+STATE_DIR = "yolo_gd"
+FORMAT = 2
+_NAME = re.compile(r"^state_epoch(\d+)\.pt$")
 
 
-@dataclass
-class StepCounters:
-    """Where the owned step stands: optimizer steps taken and the global batch index of the last one."""
-
-    steps: int = 0
-    last_step_batch: int = -1
+def state_dir(weights_dir: str | os.PathLike) -> Path:
+    return Path(weights_dir) / STATE_DIR
 
 
-def state_path(checkpoint: str | os.PathLike) -> Path:
-    return Path(checkpoint).parent / STATE_NAME
+def state_file(weights_dir: str | os.PathLike, epoch: int) -> Path:
+    return state_dir(weights_dir) / f"state_epoch{int(epoch)}.pt"
 
 
-def save_state(path: Path, *, epoch: int, counters: StepCounters, optimizer, fingerprint: dict) -> None:
-    payload = {
-        "format": 1,
-        "epoch": int(epoch),
-        "steps": counters.steps,
-        "last_step_batch": counters.last_step_batch,
-        "optimizer": optimizer.state_dict(),
-        "optimizer_class": f"{type(optimizer).__module__}.{type(optimizer).__qualname__}",
-        "fingerprint": fingerprint,
-    }
+def saved_epochs(weights_dir: str | os.PathLike) -> list[int]:
+    d = state_dir(weights_dir)
+    found = (_NAME.match(p.name) for p in d.iterdir()) if d.is_dir() else ()
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+def keep_epochs(epochs: list[int], latest: int, save_period: int) -> set[int]:
+    """Which state files to keep after writing ``latest``: it, the one before, and every save_period epoch."""
+    keep = {e for e in epochs if e >= latest - 1}
+    if save_period > 0:
+        keep |= {e for e in epochs if e % save_period == 0}
+    return keep
+
+
+def write_state(weights_dir: Path, epoch: int, payload: dict, *, save_period: int = -1) -> Path:
+    """Write ``payload`` as the state of ``epoch`` (atomically) and prune files no checkpoint can need."""
+    path = state_file(weights_dir, epoch)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
+    torch.save({"format": FORMAT, "epoch": int(epoch), **payload}, tmp)
     os.replace(tmp, path)
+    epochs = saved_epochs(weights_dir)
+    for e in set(epochs) - keep_epochs(epochs, int(epoch), save_period):
+        state_file(weights_dir, e).unlink(missing_ok=True)
+    return path
 
 
-def load_state(path: Path, *, epoch: int | None, fingerprint: dict, allow_change: bool) -> dict:
-    """Read the state saved with the checkpoint of ``epoch`` (None: any); refuse a missing, stale or foreign one."""
-    if not path.exists():
+def read_state(weights_dir: Path, epoch: int | None = None) -> dict:
+    """The state of ``epoch`` (None: the newest); a missing one is a one-line :class:`UserError`."""
+    epochs = saved_epochs(weights_dir)
+    if epoch is None and epochs:
+        epoch = epochs[-1]
+    path = state_file(weights_dir, epoch if epoch is not None else 0)
+    if epoch is None or not path.exists():
+        have = f"it has states for epochs {epochs}" if epochs else "it has none"
         raise UserError(
-            f"resume needs {path.name} beside the checkpoint ({path.parent}) to restore the injected optimizer "
-            f"and schedule exactly; it is missing (was this run trained without yolo_gd?). Start a new run from "
-            f"these weights instead of resuming"
+            f"resume needs yolo_gd's state for epoch {epoch} in {state_dir(weights_dir)} to restore the injected "
+            f"optimizer and schedule exactly, and {have} (was this checkpoint trained without yolo_gd, or by "
+            f"an older yolo_gd?). Start a new run from these weights (model=...pt without resume) instead"
         )
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if epoch is not None and state.get("epoch") != epoch:
-        raise UserError(
-            f"{path} belongs to epoch {state.get('epoch')} but the checkpoint is from epoch {epoch} (a crash between "
-            f"the two writes?): start a new run from these weights instead of resuming"
-        )
-    if state.get("fingerprint") != fingerprint and not allow_change:
-        raise UserError(
-            f"resume would change the run: checkpoint was trained with {state.get('fingerprint')}, now {fingerprint}. "
-            f"Resume with the same optimizer and schedule, or pass allow_resume_change=True to continue anyway"
-        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("format") != FORMAT:
+        raise UserError(f"{path} has state format {state.get('format')}, this yolo_gd reads {FORMAT}: start a new run")
     return state

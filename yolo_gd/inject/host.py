@@ -1,0 +1,206 @@
+"""The one place that touches the Ultralytics trainer: a read-only view of it, and the few writes yolo_gd makes.
+
+Every other module of yolo_gd (the step, the recorder, resolution, the callbacks) reads the host through a
+:class:`Host`; nothing else names a trainer attribute. That keeps the coupling to Ultralytics' internals (8.4.x,
+``engine/trainer.py``) in one file a reviewer can check against the host's source.
+
+Reads are properties with the host's own names (``optimizer``, ``scaler``, ``model``, ``ema``, ``loss``,
+``loss_items``, ``batch_size``, ``epoch``...), so code written against the view reads like code written against
+the trainer. Writes are explicit methods named for what they do (``take_over``, ``wrap``, ``hold_scheduler``...).
+
+The args snapshot: Ultralytics' ``optimizer=auto`` rewrites ``args.lr0`` and ``args.warmup_bias_lr`` in place
+when the host builds its own optimizer (trainer.py 1177-1186), which a DDP rank >= 1 does before any yolo_gd
+callback runs there. So resolution never reads ``trainer.args`` directly: it reads :attr:`Host.args`, a plain
+copy taken at ``on_pretrain_routine_start`` on rank 0 (before any build) and broadcast to the other ranks.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Callable
+
+_RUN = "_yolo_gd_run"  # the per-trainer run state (see inject/run.py): on the instance, never global
+_ARGS = "_yolo_gd_args"  # the args snapshot
+
+
+class Host:
+    """A view of one Ultralytics trainer (cheap: make one wherever a trainer is in hand)."""
+
+    __slots__ = ("_t",)
+
+    def __init__(self, trainer):
+        self._t = trainer
+
+    # -- what the step and the recorder read ----------------------------------------------------------------------
+    @property
+    def optimizer(self):
+        return self._t.optimizer
+
+    @property
+    def scaler(self):
+        return self._t.scaler
+
+    @property
+    def model(self):
+        """The training model as the host holds it (DDP-wrapped under DDP: clip and step see the wrapper's params)."""
+        return self._t.model
+
+    @property
+    def bare_model(self):
+        """The model without its DDP/compile wrapper (for names and state dicts)."""
+        from ultralytics.utils.torch_utils import unwrap_model
+
+        return unwrap_model(self._t.model)
+
+    @property
+    def ema(self):
+        return self._t.ema
+
+    @property
+    def loss(self):
+        return self._t.loss
+
+    @property
+    def loss_items(self):
+        return self._t.loss_items
+
+    @property
+    def loss_names(self):
+        return self._t.loss_names
+
+    @property
+    def batch_size(self) -> int:
+        return int(self._t.batch_size)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._t.epoch)
+
+    @property
+    def epochs(self) -> int:
+        return int(self._t.epochs)
+
+    @property
+    def start_epoch(self) -> int:
+        return int(self._t.start_epoch)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return len(self._t.train_loader)
+
+    @property
+    def device_type(self) -> str:
+        return self._t.device.type
+
+    @property
+    def resume(self) -> bool:
+        return bool(self._t.resume)
+
+    @property
+    def resume_path(self) -> Path | None:
+        """The checkpoint being resumed (``args.resume`` after the host's ``check_resume``), else None."""
+        r = self._t.args.resume
+        return Path(r) if self.resume and isinstance(r, (str, Path)) else None
+
+    @property
+    def save_dir(self) -> Path:
+        return Path(self._t.save_dir)
+
+    @property
+    def wdir(self) -> Path:
+        return Path(self._t.wdir)
+
+    @property
+    def plots(self) -> bool:
+        return bool(self._t.args.plots)
+
+    @property
+    def args(self) -> dict:
+        """The args as they were before the host could rewrite them (see the module docstring)."""
+        snap = getattr(self._t, _ARGS, None)
+        return dict(snap) if snap is not None else dict(vars(self._t.args))
+
+    @property
+    def train_dataset(self):
+        return self._t.train_loader.dataset
+
+    def host_warmup_batches(self, batches_per_epoch: int) -> int:
+        """The host's own warmup length rule (``nw``), even after yolo_gd replaced it on this instance."""
+        return type(self._t)._get_warmup_iterations(self._t, batches_per_epoch)
+
+    # -- per-run state ---------------------------------------------------------------------------------------------
+    @property
+    def run(self):
+        return getattr(self._t, _RUN, None)
+
+    @run.setter
+    def run(self, value) -> None:
+        setattr(self._t, _RUN, value)
+
+    # -- the args snapshot -----------------------------------------------------------------------------------------
+    def snapshot_args(self) -> None:
+        """Keep a plain copy of the args now (call before the host builds an optimizer)."""
+        setattr(self._t, _ARGS, dict(vars(self._t.args)))
+
+    def share_args_snapshot(self) -> None:
+        """Under DDP, every rank takes rank 0's snapshot (a collective: call it on every rank at the same point)."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            if getattr(self._t, _ARGS, None) is None:
+                self.snapshot_args()
+            return
+        box = [getattr(self._t, _ARGS, None) if dist.get_rank() == 0 else None]
+        dist.broadcast_object_list(box, src=0)
+        setattr(self._t, _ARGS, box[0])
+
+    # -- the writes ------------------------------------------------------------------------------------------------
+    def replace(self, method: str, fn: Callable) -> None:
+        """Replace one of THIS trainer's methods (instance attribute; the class and other trainers are untouched)."""
+        setattr(self._t, method, fn)
+
+    def wrap(self, method: str, after: Callable[[Any], Any]) -> None:
+        """Run ``after(result)`` after this trainer's ``method`` (e.g. NaN recovery); wrappers nest in call order."""
+        setattr(self._t, method, functools.partial(_call_then, getattr(self._t, method), after))
+
+    def set_optimizer(self, optimizer) -> None:
+        self._t.optimizer = optimizer
+
+    def set_accumulate(self, n: int) -> None:
+        self._t.accumulate = n
+
+    def hold_scheduler(self) -> None:
+        """The host's per-epoch LambdaLR becomes a holder: yolo_gd writes the LR at every step, the host may not."""
+        self._t.scheduler = HeldScheduler(self._t.start_epoch - 1)
+
+    def disable_host_warmup(self) -> None:
+        """The host's warmup would overwrite LR, momentum and accumulate per batch: yolo_gd applies its own."""
+        self._t._get_warmup_iterations = _no_warmup
+
+
+class HeldScheduler:
+    """Stands in for the host's LambdaLR: ``step()`` and a settable ``last_epoch`` (trainer.py 465, 595, 683)."""
+
+    def __init__(self, last_epoch: int = -1):
+        self.last_epoch = last_epoch
+
+    def step(self) -> None:
+        self.last_epoch += 1
+
+
+def _no_warmup(num_batches: int) -> int:
+    return 0
+
+
+def _call_then(original: Callable, after: Callable, *args, **kwargs):
+    result = original(*args, **kwargs)
+    after(result)
+    return result
+
+
+def rank() -> int:
+    """This process's DDP rank (-1 without DDP), as Ultralytics reads it."""
+    from ultralytics.utils import RANK
+
+    return RANK

@@ -1,0 +1,73 @@
+"""One trainer's run as yolo_gd follows it: the plan, where the step stands, the batch clock (pure data).
+
+It lives on the trainer instance (``Host.run``), so two runs in one process never share it, and the callbacks
+that make up an attached run (inject/takeover.py, observe.py, resume.py, schedule_free.py and
+telemetry/lifecycle.py) meet only here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from yolo_gd.optim.plan import HyperPlan
+from yolo_gd.optim.progress import Cadence, Progress
+
+
+@dataclass
+class StepCounters:
+    """Where the step stands: optimizer steps taken and the global batch index of the last one."""
+
+    steps: int = 0
+    last_step_batch: int = -1
+
+
+@dataclass
+class RunState:
+    """One trainer's run.
+
+    ``plan`` is None in observe-only mode (the host sets LR and momentum). ``resolved`` is the injected run's
+    :class:`~yolo_gd.inject.resolve.Resolved` (None when observing). ``recorder`` is set by the telemetry callback.
+    """
+
+    cadence: Cadence
+    counters: StepCounters
+    plan: HyperPlan | None = None
+    clip: float | None = 10.0
+    resolved: Any = None
+    recorder: Any = None
+    batch: int = -1  # global batch index of the batch being trained (the host's ni, a local there)
+    batch_in_epoch: int = -1
+    batches_per_epoch: int = 1
+    batch_size: int = 0  # the batch size the cadence was built for (the host halves it on out-of-memory)
+    saved_epoch: int = -1  # epoch of the checkpoint last written (what NaN recovery reloads)
+    epoch_start: StepCounters | None = None  # the counters when this epoch started (an OOM retry rewinds to them)
+    cfg: Any = None  # the effective InjectConfig (on resume: merged with the resumed run's)
+    optimizer: Any = None  # the optimizer yolo_gd built (to tell it from one the host built)
+    ul_given: frozenset | None = None  # the Ultralytics keys the user gave (see Attachment)
+    wd_ratios: list = field(default_factory=list)  # each group's weight decay / the resolved one
+
+    def progress(self) -> Progress:
+        return Progress(
+            self.counters.steps, self.cadence.total_steps, self.batch, self.batches_per_epoch, self.cadence.epochs
+        )
+
+    def start_epoch(self, batches_per_epoch: int) -> None:
+        self.batch_in_epoch = -1
+        self.batches_per_epoch = batches_per_epoch
+
+    def next_batch(self, epoch: int) -> None:
+        self.batch_in_epoch += 1
+        self.batch = epoch * self.batches_per_epoch + self.batch_in_epoch
+
+
+@dataclass
+class Attachment:
+    """What one ``attach`` call shares between its callbacks (pickled with them into DDP workers).
+
+    ``ul_given``: the Ultralytics keys the user passed to ``model.train`` (recorded by ``attach``), so resolution
+    can tell "given" from "left at the default"; None when unknown (then: a value that differs from the default).
+    """
+
+    cfg: Any
+    ul_given: frozenset | None = None
