@@ -437,3 +437,25 @@ def test_binding_errors():
         bind(multistep(["1ep", "5ep"]), RAMP)
     with pytest.raises(UserError, match=r"period='0.1dur' is 1 optimizer steps in this run but must be at least 2"):
         bind(cyclic("0.1dur"), RAMP)  # round(1.2) == 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_past_the_planned_end_every_schedule_holds_its_final_value(name):
+    """Progress is clamped to [0, 1]: a step past the plan (e.g. after an out-of-memory replan) never makes the LR
+    negative, complex, or rise again at the end of a decay."""
+    schedule = build(name).bind(PLAIN) if hasattr(build(name), "bind") else build(name)
+    total = PLAIN.total_steps
+    at = [Progress(s, total, min(s, PLAIN.batches_per_epoch * PLAIN.epochs - 1), PLAIN.batches_per_epoch,
+                   PLAIN.epochs) for s in (total - 1, total, total + 3, 10 * total)]
+    values = [schedule(p) for p in at]
+    assert all(isinstance(v, float) and math.isfinite(v) and v >= 0 for v in values), values
+    if name in NON_INCREASING:
+        assert values[1:] == [values[1]] * 3 and values[1] <= values[0]
+
+
+def test_polynomial_with_a_fractional_power_stays_real_past_the_end():
+    from yolo_gd.optim.schedules import polynomial
+
+    s = polynomial(power=0.5)
+    past = s(Progress(12, 10, 0, 1, 1))
+    assert isinstance(past, float) and past == s(Progress(10, 10, 0, 1, 1)) == s.end

@@ -35,9 +35,19 @@ class Progress:
         return self.batch // self.batches_per_epoch
 
     @property
+    def clamped_step(self) -> int:
+        """``step`` clamped to [0, total_steps]: what schedules read (see :attr:`fraction` for why)."""
+        return min(max(self.step, 0), self.total_steps)
+
+    @property
     def fraction(self) -> float:
-        """Fraction of the optimizer steps already taken, in [0, 1)."""
-        return self.step / max(self.total_steps, 1)
+        """Fraction of the optimizer steps already taken, clamped to [0, 1].
+
+        Clamped because a step past the planned total can happen (a schedule bound before an out-of-memory batch
+        halving, a caller's own loop): past 1.0 ``linear`` would go negative, ``cosine`` rise again and a
+        ``polynomial`` with a non-integer power turn complex. Every schedule reads progress through this.
+        """
+        return min(max(self.step / max(self.total_steps, 1), 0.0), 1.0)
 
 
 @dataclass(frozen=True)

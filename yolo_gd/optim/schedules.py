@@ -197,7 +197,7 @@ class OneCycle(_Base):
         )
 
     def __call__(self, progress: Progress) -> float:
-        total, k = progress.total_steps, progress.step
+        total, k = progress.total_steps, progress.clamped_step
         rise_end = float(self.pct_start * total) - 1  # torch's phase-1 end_step
         if rise_end > 0 and k <= rise_end:
             return _cos_anneal(self.start, self.max_mult, k / rise_end)
@@ -234,7 +234,7 @@ class Step(_Base):
         return n
 
     def __call__(self, progress: Progress) -> float:
-        return self.gamma ** (progress.step // self._every_steps(progress))
+        return self.gamma ** (progress.clamped_step // self._every_steps(progress))
 
 
 @dataclass(frozen=True, repr=False)
@@ -263,7 +263,7 @@ class MultiStep(_Base):
         )
 
     def __call__(self, progress: Progress) -> float:
-        k = progress.step
+        k = progress.clamped_step
         passed = sum(1 for i, m in enumerate(self.milestones) if _steps_now(m, progress, self, f"milestones[{i}]") <= k)
         return self.gamma**passed
 
@@ -301,9 +301,9 @@ class WSD(_Base):
     def __call__(self, progress: Progress) -> float:
         length = _steps_now(self.decay, progress, self, "decay")
         begin = progress.total_steps - length
-        if length <= 0 or progress.step < begin:
+        if length <= 0 or progress.clamped_step < begin:
             return 1.0
-        x = min((progress.step - begin) / length, 1.0)
+        x = min((progress.clamped_step - begin) / length, 1.0)
         if self.shape == "linear":
             shaped = 1.0 - x
         elif self.shape == "cosine":
@@ -348,7 +348,7 @@ class Cyclic(_Base):
     def __call__(self, progress: Progress) -> float:
         n = _steps_now(self.period, progress, self, "period")
         _require(n >= 2, "cyclic", f"period='{self.period}' is {n} optimizer steps in this run but must be at least 2.")
-        t = (progress.step % n) / n
+        t = (progress.clamped_step % n) / n
         if self.mode == "triangular":
             wave = 1.0 - abs(2.0 * t - 1.0)
         else:
