@@ -30,14 +30,17 @@ class StepLog:
     """Test-side record of every optimizer step: (ema.updates, LR of each group, momentum of group 0)."""
 
     def __init__(self):
-        self.rows, self.updates = [], None
+        self.rows, self.updates, self.batches, self.batch = [], None, [], -1
 
     def start(self, trainer):
         self.updates = trainer.ema.updates  # a resumed run starts from the checkpoint's count
+        self.batch = trainer.start_epoch * len(trainer.train_loader) - 1
 
     def __call__(self, trainer):
+        self.batch += 1  # the host's global batch index ni (a local in its loop)
         if trainer.ema.updates != self.updates:
             self.updates = trainer.ema.updates
+            self.batches.append(self.batch)
             groups = trainer.optimizer.param_groups
             self.rows.append((self.updates, tuple(g["lr"] for g in groups), groups[0].get("momentum")))
 
@@ -68,17 +71,19 @@ def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 def test_injection_is_bit_identical_to_native(tiny_data, tmp_path, native, inject):
     """Same per-epoch losses/LRs/metrics, same model and EMA weights, same per-step LR sequence."""
     args = dict(epochs=3, warmup_epochs=2, optimizer=native)  # warmup ramps accumulate 1 -> 2 over 12 batches
-    runs = {}
+    runs, logs = {}, {}
     for mode in ("native", "inject"):
         model, log = _yolo(), StepLog()
         if mode == "inject":
             yolo_gd.attach(model, **inject)
         log.watch(model)
         model.train(**tiny_train_args(tiny_data, tmp_path, mode, **args))
-        runs[mode] = (model.trainer, log.rows)
+        runs[mode], logs[mode] = (model.trainer, log.rows), log
     (a, log_a), (b, log_b) = runs["native"], runs["inject"]
     assert len(log_a) == a.ema.updates == b.ema.updates > 18 // 2  # the warmup ramp steps more often
     assert log_a == log_b
+    # The host's own loop stepped exactly on the batches yolo_gd's Cadence predicts (warmup ramp included).
+    assert runs["native"][0] is a and tuple(logs["native"].batches) == b._yolo_gd_run.cadence.step_batches
     pd.testing.assert_frame_equal(_results(a), _results(b))
     assert _same_weights(a.model, b.model)
     assert _same_weights(a.ema.ema, b.ema.ema)

@@ -125,6 +125,20 @@ class Host:
     def train_dataset(self):
         return self._t.train_loader.dataset
 
+    @property
+    def loader_generator(self):
+        """The train loader's own generator (its shuffle order), or None."""
+        return getattr(self._t.train_loader, "generator", None)
+
+    @property
+    def results_csv(self) -> Path:
+        return Path(self._t.csv)
+
+    @property
+    def trainable_parameters(self) -> dict:
+        """Name -> parameter of the bare model (for gradients of an accumulation window open at an epoch end)."""
+        return dict(self.bare_model.named_parameters())
+
     def host_warmup_batches(self, batches_per_epoch: int) -> int:
         """The host's own warmup length rule (``nw``), even after yolo_gd replaced it on this instance."""
         return type(self._t)._get_warmup_iterations(self._t, batches_per_epoch)
@@ -163,6 +177,30 @@ class Host:
     def wrap(self, method: str, after: Callable[[Any], Any]) -> None:
         """Run ``after(result)`` after this trainer's ``method`` (e.g. NaN recovery); wrappers nest in call order."""
         setattr(self._t, method, functools.partial(_call_then, getattr(self._t, method), after))
+
+    def after_loader_iterator(self, after: Callable[[Any], Any]) -> None:
+        """Run ``after(iterator)`` whenever the train loader (re)creates its persistent iterator (once per loader).
+
+        Creating a DataLoader iterator draws its workers' base seed from the loader's generator (torch
+        ``_BaseDataLoaderIter``), which moves the state that the next shuffle is drawn from.
+        """
+        loader = self._t.train_loader
+        if not getattr(loader, "_yolo_gd_hooked", False):
+            loader._get_iterator = functools.partial(_call_then, loader._get_iterator, after)
+            loader._yolo_gd_hooked = True
+
+    def restart_loader_iterator(self) -> bool:
+        """Make the train loader create a fresh iterator for this epoch, when it runs in this process (workers=0).
+
+        The host keeps one iterator for the whole run; its sampler draws an extra (unused) permutation at every epoch
+        boundary, which a resumed run's fresh iterator would not. Restarting it every epoch makes both alike.
+        Returns whether it restarted (not with worker processes: that would respawn them every epoch).
+        """
+        loader = self._t.train_loader
+        if getattr(loader, "num_workers", 1) != 0 or not hasattr(loader, "reset"):
+            return False
+        loader.reset()
+        return True
 
     def set_optimizer(self, optimizer) -> None:
         self._t.optimizer = optimizer

@@ -23,6 +23,7 @@ import torch
 
 from yolo_gd.errors import UserError
 from yolo_gd.inject.config import UNSET, InjectConfig
+from yolo_gd.inject import rng
 from yolo_gd.inject.host import Host, rank
 from yolo_gd.inject.record import update_record
 from yolo_gd.inject.run import StepCounters
@@ -47,6 +48,8 @@ class ResumeState:
         if host.resume and host.start_epoch > 0:
             state = read_state(host.resume_path.parent, host.start_epoch - 1)
             self._restore(host, run, state, check=True)
+            if rank() in {-1, 0}:
+                _truncate_results(host.results_csv, host.start_epoch)
         host.wrap("_handle_nan_recovery", functools.partial(self._after_recovery, trainer))
 
     def _restore(self, host: Host, run, state: dict, *, check: bool) -> None:
@@ -67,6 +70,9 @@ class ResumeState:
             host.ema.ema.load_state_dict(state["ema"])
             host.ema.updates = int(state["ema_updates"])
         run.counters = StepCounters(int(state["steps"]), int(state["last_step_batch"]))
+        # Put back at the next epoch start (the host zeroes gradients and may draw random numbers before it).
+        run.pending_rng = state.get("rng") if rank() in {-1, 0} else None
+        run.pending_grads = state.get("grads") or None
 
     def _after_recovery(self, trainer, recovered: bool) -> None:
         """The host reloaded last.pt after a NaN/Inf epoch: put back the matching fp32 state too."""
@@ -74,12 +80,41 @@ class ResumeState:
             host = Host(trainer)
             self._restore(host, host.run, read_state(host.wdir, host.run.saved_epoch), check=False)
 
-    def on_train_epoch_end(self, trainer) -> None:
-        if rank() not in {-1, 0}:
-            return
+    def on_train_epoch_start(self, trainer) -> None:
+        """Put back the random state (and an open window's gradients) the next epoch starts from."""
         host = Host(trainer)
         run = host.run
-        write_state(host.wdir, host.epoch, state_payload(host, run), save_period=int(host.args.get("save_period", -1)))
+        if run.pending_rng is not None:
+            rng.restore(run.pending_rng, host.loader_generator, host.train_dataset)
+            if host.restart_loader_iterator():  # the same fresh iterator in an uninterrupted and a resumed run
+                run.loader_state = run.pending_rng["loader"]
+                host.after_loader_iterator(functools.partial(self._after_new_iterator, trainer))
+        if run.pending_grads:
+            params = host.trainable_parameters
+            for name, grad in run.pending_grads.items():
+                params[name].grad = grad.to(params[name].device)
+        run.pending_rng = run.pending_grads = None
+
+    def _after_new_iterator(self, trainer, iterator) -> None:
+        """The loader made its iterator (a seed drawn from its generator): put the epoch's shuffle state back."""
+        host = Host(trainer)
+        run = host.run
+        if run.loader_state is not None and host.loader_generator is not None:
+            host.loader_generator.set_state(run.loader_state)
+        run.loader_state = None
+
+    def on_train_batch_start(self, trainer) -> None:
+        Host(trainer).run.loader_state = None  # the epoch's order is drawn: an iterator made later must not reuse it
+
+    def on_train_epoch_end(self, trainer) -> None:
+        host = Host(trainer)
+        run = host.run
+        # This process's random state now; restored at the next epoch start here too, so that what validation
+        # draws in between does not matter and a resumed run continues from exactly this state.
+        run.pending_rng = rng.capture(host.loader_generator, getattr(host.train_dataset, "buffer", None))
+        if rank() in {-1, 0}:
+            write_state(host.wdir, host.epoch, state_payload(host, run),
+                        save_period=int(host.args.get("save_period", -1)))
 
     def on_fit_epoch_end(self, trainer) -> None:
         """Every rank: note which epoch ``last.pt`` now holds (rank 0 saved it; NaN recovery reloads it)."""
@@ -100,7 +135,28 @@ def state_payload(host: Host, run) -> dict:
         "fingerprint": run.resolved.fingerprint(run.cfg),
         "config": plain_config(run.cfg),
         "ul_given": sorted(run.ul_given) if run.ul_given is not None else None,
+        "rng": run.pending_rng,
+        "grads": _open_window_grads(host, run),
     }
+
+
+def _open_window_grads(host: Host, run) -> dict | None:
+    """Gradients accumulated since the last step when the epoch ends inside a window (they carry over)."""
+    last_batch = (host.epoch + 1) * run.batches_per_epoch - 1
+    if run.counters.last_step_batch >= last_batch:
+        return None
+    return {n: p.grad.detach().to("cpu", copy=True) for n, p in host.trainable_parameters.items()
+            if p.grad is not None}
+
+
+def _truncate_results(csv, start_epoch: int) -> None:
+    """Drop results.csv rows of epochs the resumed run replays (a kill after the row, before the checkpoint)."""
+    if not csv.exists():
+        return
+    header, *rows = csv.read_text().splitlines(keepends=True)
+    kept = [r for r in rows if float(r.split(",", 1)[0]) <= start_epoch]  # the host's epoch column is 1-based
+    if len(kept) < len(rows):
+        csv.write_text("".join([header, *kept]))
 
 
 def load_optimizer_state(optimizer, saved: dict) -> None:

@@ -45,7 +45,10 @@ class RunState:
     cfg: Any = None  # the effective InjectConfig (on resume: merged with the resumed run's)
     optimizer: Any = None  # the optimizer yolo_gd built (to tell it from one the host built)
     ul_given: frozenset | None = None  # the Ultralytics keys the user gave (see Attachment)
-    wd_ratios: list = field(default_factory=list)  # each group's weight decay / the resolved one
+    wd_ratios: list = field(default_factory=list)
+    pending_rng: Any = None  # random state to put back at the next epoch start (inject/rng.py)
+    loader_state: Any = None  # the shuffle generator's state to set again when the loader makes its iterator
+    pending_grads: Any = None  # an open accumulation window's gradients to put back at the next epoch start  # each group's weight decay / the resolved one
 
     def progress(self) -> Progress:
         return Progress(

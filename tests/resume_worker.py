@@ -1,0 +1,76 @@
+"""Test-only worker for exact-resume tests: one tiny injected training in its own process, killed with SIGKILL
+at a chosen moment, or resumed; at the end it dumps the raw and EMA weights for the test to compare.
+
+    python resume_worker.py DATA PROJECT NAME KILL [RESUME_FROM]
+
+KILL: none | mid_epoch:E:B (after batch B of epoch E) | validation:E (during epoch E's validation) |
+between:E (after yolo_gd's state of epoch E is written, before the host's checkpoint of epoch E).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import torch
+
+import yolo_gd
+
+INJECT = dict(optimizer="adamw", schedule="cosine", lr=0.002)
+ARGS = dict(epochs=4, imgsz=64, batch=8, nbs=32, workers=0, seed=0, deterministic=True, plots=False, verbose=False,
+            amp=False, warmup_epochs=1, close_mosaic=1, exist_ok=False)  # nbs 32 / batch 8: windows cross epochs
+
+
+def _kill(trainer=None, *args):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def killer(spec: str):
+    kind, *where = spec.split(":")
+    where = [int(w) for w in where]
+    seen = {"batch": -1}
+
+    def mid_epoch(trainer):
+        seen["batch"] = seen["batch"] + 1 if trainer.epoch == where[0] else -1
+        if trainer.epoch == where[0] and seen["batch"] == where[1]:
+            _kill()
+
+    def at_epoch(trainer):
+        if trainer.epoch == where[0]:
+            _kill()
+
+    vals = {"n": 0}
+
+    def in_validation(validator):  # the validator has no epoch: count validations (one per epoch, from epoch 0)
+        vals["n"] += 1
+        if vals["n"] == where[0] + 1:
+            _kill()
+
+    return {"mid_epoch": ("on_train_batch_end", mid_epoch), "validation": ("on_val_start", in_validation),
+            "between": ("on_train_epoch_end", at_epoch)}[kind]
+
+
+def dump(trainer) -> None:
+    from ultralytics.utils.torch_utils import unwrap_model
+
+    torch.save({"model": unwrap_model(trainer.model).state_dict(), "ema": trainer.ema.ema.state_dict(),
+                "updates": trainer.ema.updates}, trainer.save_dir / "final_weights.pt")
+
+
+def main(data, project, name, kill, resume_from=None):
+    from ultralytics import YOLO
+
+    model = YOLO(resume_from or "yolo11n.yaml")
+    yolo_gd.attach(model, **INJECT)
+    if kill != "none":
+        model.add_callback(*killer(kill))
+    model.add_callback("on_train_end", dump)
+    if resume_from:
+        model.train(resume=True)
+    else:
+        model.train(data=data, project=project, name=name, **ARGS)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
