@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from yolo_gd.errors import UserError
@@ -113,12 +114,21 @@ def attach(model, optimizer: Any = None, *, schedule: Any = None, clip: Any = UN
         for event in _EVENTS:
             if hasattr(part, event):
                 model.add_callback(event, getattr(part, event))
-    model.train = functools.partial(_train_recording_keys, type(model).train.__get__(model), injection.attachment)
+    model.train = functools.partial(_train_recording_keys, type(model).train.__get__(model), model,
+                                    injection.attachment)
     return injection
 
 
-def _train_recording_keys(train, attachment: Attachment, *args, **kwargs):
-    """``model.train`` of an attached model: note which Ultralytics keys were given, then train."""
+def _train_recording_keys(train, model, attachment: Attachment, *args, **kwargs):
+    """``model.train`` of an attached model: note which Ultralytics keys were given, then train.
+
+    ``resume=True epochs=N`` on an injected run resumes from a copy of the checkpoint planned for N epochs
+    (inject/extend.py), because Ultralytics ignores ``epochs`` on resume."""
+    if kwargs.get("resume") and "epochs" in kwargs and not attachment.cfg.observe_only:
+        from yolo_gd.inject.extend import prepare_extension
+
+        source = kwargs["resume"] if isinstance(kwargs["resume"], (str, Path)) else model.ckpt_path
+        kwargs["resume"] = str(prepare_extension(source, kwargs.pop("epochs")))
     given = set(kwargs)
     if kwargs.get("cfg"):  # keys from a cfg= file count as given
         from ultralytics.utils import YAML

@@ -24,6 +24,7 @@ from yolo_gd.optim.groups import scale_weight_decay
 from yolo_gd.optim.plan import HyperPlan, WarmupPlan
 from yolo_gd.optim.progress import Cadence
 from yolo_gd.optim.registry import OptimInfo, resolve_optimizer
+from yolo_gd.optim.schedule_base import bind
 from yolo_gd.optim.schedule_registry import get_schedule
 from yolo_gd.optim.schedules import ul_cosine, ul_linear
 
@@ -61,6 +62,7 @@ class Resolved:
     clip: float | None
     sources: dict = field(default_factory=dict)  # value name -> where it came from (printed and recorded)
     base_weight_decay: float = 0.0  # before scaling
+    unbound_schedule: Any = None  # the schedule before its durations were bound to this cadence (for re-plans)
 
     def fingerprint(self, cfg: InjectConfig) -> dict:
         """What must match for a resume to continue the same run (plain data, stored with the checkpoint)."""
@@ -71,8 +73,9 @@ class Resolved:
             "lr": self.hparams["lr"],
             "weight_decay": self.base_weight_decay,
             "scale_weight_decay": cfg.scale_weight_decay,
-            "schedule": s["schedule"],
-            "warmup": s["warmup"],
+            # Unbound: independent of the run's length, so extending a run (resume epochs=N) is not a change.
+            "schedule": repr(self.unbound_schedule),
+            "warmup": {"spec": repr(cfg.warmup), **{k: v for k, v in s["warmup"].items() if k != "length"}},
             "clip": self.clip,
             "groups": repr(cfg.groups),
             "telemetry": cfg.telemetry,
@@ -117,8 +120,9 @@ def resolve(cfg: InjectConfig, facts: TrainerFacts) -> Resolved:
         acc = max(round(facts.args["nbs"] / facts.batch_size), 1)
         weight_decay = scale_weight_decay(base_wd, facts.batch_size, acc, facts.args["nbs"])
     cadence = Cadence(facts.batches_per_epoch, facts.epochs, facts.accumulate, facts.warmup_batches)
-    plan = _plan(cfg, facts, info, cadence, momentum, sources)
-    return Resolved(info, hparams, weight_decay, plan, cadence, cfg.clip_norm, sources, base_weight_decay=base_wd)
+    plan, unbound = _plan(cfg, facts, info, cadence, momentum, sources)
+    return Resolved(info, hparams, weight_decay, plan, cadence, cfg.clip_norm, sources, base_weight_decay=base_wd,
+                    unbound_schedule=unbound)
 
 
 def _hparams(cfg: InjectConfig, facts: TrainerFacts, info: OptimInfo, sources: dict) -> tuple[dict, float | None]:
@@ -153,8 +157,9 @@ def _hparams(cfg: InjectConfig, facts: TrainerFacts, info: OptimInfo, sources: d
 
 
 def _plan(cfg: InjectConfig, facts: TrainerFacts, info: OptimInfo, cadence: Cadence, momentum: float | None,
-          sources: dict) -> HyperPlan:
-    """The per-step LR/momentum plan: Ultralytics' own schedule and warmup, or the named schedule per step."""
+          sources: dict) -> tuple[HyperPlan, Any]:
+    """The per-step LR/momentum plan (Ultralytics' own schedule and warmup, or the named schedule per step) and
+    the schedule before binding."""
     args = facts.args
     bias_lr = cfg.warmup_bias_lr
     if bias_lr is None:
@@ -178,9 +183,9 @@ def _plan(cfg: InjectConfig, facts: TrainerFacts, info: OptimInfo, cadence: Cade
             length = _steps(cfg.warmup, cadence)
         warmup = WarmupPlan(length, "step", cfg.warmup_kind, bias_lr, warm_m)
         sources["schedule"] = "attach (per optimizer step)"
-    schedule = schedule.bind(cadence) if hasattr(schedule, "bind") else schedule
+    unbound, schedule = schedule, bind(schedule, cadence)
     key = "momentum" if info.has_momentum else ("betas" if info.has_betas else None)
-    return HyperPlan(schedule, warmup, momentum, key)
+    return HyperPlan(schedule, warmup, momentum, key), unbound
 
 
 def _steps(duration: Any, cadence: Cadence) -> int:

@@ -50,6 +50,8 @@ class ResumeState:
             self._restore(host, run, state, check=True)
             if rank() in {-1, 0}:
                 _truncate_results(host.results_csv, host.start_epoch)
+        if rank() in {-1, 0}:  # the plan history: each plan with the step at which it took over
+            update_record(host.save_dir, {"plans": [p.plain() for p in run.plans]})
         host.wrap("_handle_nan_recovery", functools.partial(self._after_recovery, trainer))
 
     def _restore(self, host: Host, run, state: dict, *, check: bool) -> None:
@@ -70,6 +72,7 @@ class ResumeState:
             host.ema.ema.load_state_dict(state["ema"])
             host.ema.updates = int(state["ema_updates"])
         run.counters = StepCounters(int(state["steps"]), int(state["last_step_batch"]))
+        run.adopt_plans(state.get("plans") or [], run.counters.steps, host.start_epoch * host.batches_per_epoch)
         # Put back at the next epoch start (the host zeroes gradients and may draw random numbers before it).
         run.pending_rng = state.get("rng") if rank() in {-1, 0} else None
         run.pending_grads = state.get("grads") or None
@@ -135,6 +138,7 @@ def state_payload(host: Host, run) -> dict:
         "fingerprint": run.resolved.fingerprint(run.cfg),
         "config": plain_config(run.cfg),
         "ul_given": sorted(run.ul_given) if run.ul_given is not None else None,
+        "plans": [p.plain() for p in run.plans],
         "rng": run.pending_rng,
         "grads": _open_window_grads(host, run),
     }

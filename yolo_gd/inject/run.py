@@ -7,11 +7,14 @@ telemetry/lifecycle.py) meet only here.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from yolo_gd.optim.plan import HyperPlan
 from yolo_gd.optim.progress import Cadence, Progress
+from yolo_gd.optim.replan import PlanSegment, chain
+from yolo_gd.optim.schedule_base import bind
 
 
 @dataclass
@@ -46,6 +49,7 @@ class RunState:
     optimizer: Any = None  # the optimizer yolo_gd built (to tell it from one the host built)
     ul_given: frozenset | None = None  # the Ultralytics keys the user gave (see Attachment)
     wd_ratios: list = field(default_factory=list)
+    plans: list = field(default_factory=list)  # the plan history: PlanSegment, oldest first (optim/replan.py)
     pending_rng: Any = None  # random state to put back at the next epoch start (inject/rng.py)
     loader_state: Any = None  # the shuffle generator's state to set again when the loader makes its iterator
     pending_grads: Any = None  # an open accumulation window's gradients to put back at the next epoch start  # each group's weight decay / the resolved one
@@ -54,6 +58,18 @@ class RunState:
         return Progress(
             self.counters.steps, self.cadence.total_steps, self.batch, self.batches_per_epoch, self.cadence.epochs
         )
+
+    def adopt_plans(self, saved: list[dict], from_step: int, from_batch: int) -> bool:
+        """Continue a run planned as ``saved``; if its cadence differs from this one (e.g. more epochs), a new
+        plan takes over at ``from_step`` with the rest of the schedule stretched. Returns whether it re-planned."""
+        plans = [PlanSegment(**p) for p in saved] or [PlanSegment.of(self.cadence)]
+        replanned = plans[-1].cadence != self.cadence
+        if replanned:
+            plans.append(PlanSegment.of(self.cadence, from_step, from_batch))
+        self.plans = plans
+        if len(plans) > 1:
+            self.plan = dataclasses.replace(self.plan, schedule=chain(self.resolved.unbound_schedule, plans, bind))
+        return replanned
 
     def start_epoch(self, batches_per_epoch: int) -> None:
         self.batch_in_epoch = -1

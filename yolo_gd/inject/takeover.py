@@ -28,6 +28,7 @@ from yolo_gd.inject.run import Attachment, RunState, StepCounters
 from yolo_gd.inject.step import owned_step
 from yolo_gd.optim.groups import build_param_groups, parse_rules
 from yolo_gd.optim.registry import build_optimizer
+from yolo_gd.optim.replan import PlanSegment
 
 
 class OptimizerTakeover:
@@ -66,6 +67,7 @@ class OptimizerTakeover:
         run = RunState(resolved.cadence, StepCounters(), resolved.plan, resolved.clip, resolved=resolved,
                        batch_size=host.batch_size)
         run.cfg, run.optimizer, run.ul_given = cfg, optimizer, given
+        run.plans = [PlanSegment.of(resolved.cadence)]
         run.wd_ratios = [g["weight_decay"] / resolved.weight_decay if resolved.weight_decay else 0.0
                          for g in optimizer.param_groups]
         host.run = run
@@ -97,6 +99,9 @@ class OptimizerTakeover:
         """Rebuild cadence, plan and weight decay for the new batch size; rewind the counters to the epoch start."""
         resolved: Resolved = resolve(run.cfg, facts_from(host, run.ul_given))
         run.resolved, run.cadence, run.plan, run.batch_size = resolved, resolved.cadence, resolved.plan, host.batch_size
+        saved, run.plans = [p.plain() for p in run.plans[:-1]], []
+        start = run.epoch_start
+        run.adopt_plans(saved, start.steps, start.last_step_batch + 1)  # the halved batch's plan from here
         for g, r in zip(host.optimizer.param_groups, run.wd_ratios):
             g["weight_decay"] = resolved.weight_decay * r  # the host reset it with its own scaling
         run.counters = copy.copy(run.epoch_start)
