@@ -47,7 +47,11 @@ def check_local_weights(model: str | os.PathLike) -> str:
 
 
 def _fix(text: str) -> str:
-    return f"pass a local .pt file, or train from scratch with model={Path(text).stem}.yaml"
+    """Train from scratch with the config of the same model (yolo11n.pt -> yolo11n.yaml) when that ships."""
+    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+
+    config = f"{Path(text).stem}.yaml" if Path(text).name in GITHUB_ASSETS_NAMES else "yolo11n.yaml"
+    return f"pass a local .pt file, or train from scratch with a model config (model={config})"
 
 
 def _reachable(host: str) -> bool:
