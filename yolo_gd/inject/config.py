@@ -94,8 +94,8 @@ class InjectConfig:
                                       "true or false", "true")
     groups: Any = option(None, "per-parameter LR/WD multipliers by glob", "a mapping {glob: {lr: mult, wd: mult}}",
                          "{'model.[0-9].*': {lr: 0.1}}")
-    telemetry: Literal["off", "basic", "full"] = option("basic", "per-step telemetry: off, basic or full", "off, basic or full",
-                                                        "basic")
+    telemetry: Literal["off", "basic", "full"] = option("basic", "per-step telemetry: off, basic or full",
+                                                        "off, basic or full", "basic")
     telemetry_every: Count = option(0, "flush telemetry every N optimizer steps; 0: at epoch ends",
                                     "a whole number >= 0", 0)
     allow_resume_change: Flag = option(False, "let a resume change the optimizer or schedule", "true or false",

@@ -1,0 +1,98 @@
+"""Sweep-spec values checked by the one schema (yolo_gd options) and by the Ultralytics checks (ranges, model):
+each error names the file:line of the key."""
+
+from __future__ import annotations
+
+import pytest
+from test_spec import line_of, write
+
+from yolo_gd.ablate.spec import load_spec
+from yolo_gd.errors import UserError
+
+BAD = [
+    ("""
+     axes:
+       optimizer:
+         - name: sgd
+           momentum: 1.5   # <-
+     seeds: [0]
+     budget: {epochs: 1}
+     """, "axes.optimizer[0].momentum: momentum=1.5: must be a number in [0, 1)"),
+    ("""
+     axes:
+       optimizer:
+         - name: adamw
+           lr: fast   # <-
+     seeds: [0]
+     budget: {epochs: 1}
+     """, "axes.optimizer[0].lr: lr=fast: must be a number > 0"),
+    ("""
+     axes:
+       optimizer:
+         - name: adamw
+           optimizer_kwargs: {betas: [0.9, 1.2]}   # <-
+     seeds: [0]
+     budget: {epochs: 1}
+     """, "betas=[0.9, 1.2] must be two numbers in [0, 1)"),
+    ("""
+     axes:
+       optimizer:
+         - name: sgd
+           warmup: 3 epochs   # <-
+     seeds: [0]
+     budget: {epochs: 1}
+     """, "axes.optimizer[0].warmup: warmup=3 epochs: duration '3 epochs' has unknown unit 'epochs'"),
+    ("""
+     axes:
+       optimizer:
+         - {name: sgd, clip: 0}   # <-
+     seeds: [0]
+     budget: {epochs: 1}
+     """, "clip=0: must be a number > 0, or none for no clipping"),
+    ("""
+     axes:
+       optimizer: [sgd]
+       lr: [0.01, -0.1]   # <-
+     seeds: [0]
+     budget: {epochs: 1}
+     """, "axes.lr[1]: an LR must be a positive number"),
+    ("""
+     base:
+       model: yolo11n.yml
+       imgsz: -64   # <-
+     axes: {optimizer: [sgd]}
+     seeds: [0]
+     budget: {epochs: 1}
+     """, "base.imgsz: imgsz=-64: must be a whole number > 0"),
+    ("""
+     base:
+       batch: 0   # <-
+     axes: {optimizer: [sgd]}
+     seeds: [0]
+     budget: {epochs: 1}
+     """, "base.batch: batch=0: must be a whole number >= 1"),
+    ("""
+     base:
+       model: yolo11q.yaml   # <-
+     axes: {optimizer: [sgd]}
+     seeds: [0]
+     budget: {epochs: 1}
+     """, "base.model: model=yolo11q.yaml: no such model config"),
+    ("""
+     base:
+       model: nowhere/best.pt   # <-
+     axes: {optimizer: [sgd]}
+     seeds: [0]
+     budget: {epochs: 1}
+     """, "base.model: weights 'nowhere/best.pt' are not on disk"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD, ids=[m[:40] for _, m in BAD])
+def test_bad_values_name_file_line_and_key(tmp_path, text, message):
+    path, text = write(tmp_path, text)
+    with pytest.raises(UserError) as info:
+        load_spec(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}:{line_of(text, '# <-')}: "), msg
+    assert message in msg and "\n" not in msg, msg
