@@ -85,7 +85,7 @@ TRAIN = [
 ]
 
 BASE_SPEC = """
-    base: {{model: yolo11n.yaml, data: {data}, imgsz: 64}}
+    base: {{model: {model}, data: {data}, imgsz: 64}}
     axes:
       optimizer:
         - {entry}
@@ -105,7 +105,7 @@ SPECS = [
     ("spec-optimizer", "{name: adamww}", 1, "unknown optimizer 'adamww'. Did you mean 'adamw'?"),
     ("spec-imgsz", "{name: sgd, imgsz: -1}", 1, "imgsz=-1: must be a whole number > 0"),
     ("spec-epochs-zero", "sgd", 0, "epochs must be a positive integer"),
-    ("spec-model", "{name: sgd, model: nope.yaml}", 1, "model=nope.yaml: no such model config"),
+    ("spec-model", "sgd", 1, "base.model: model=nope.yaml: no such model config"),
 ]
 
 
@@ -145,7 +145,8 @@ def test_train_bad_input(capsys, project, tiny_data, argv, message):
 @pytest.mark.parametrize("entry, epochs, message", [c[1:] for c in SPECS], ids=[c[0] for c in SPECS])
 def test_sweep_spec_bad_input(capsys, project, tiny_data, entry, epochs, message):
     spec = project.parent / "spec.yaml"
-    spec.write_text(textwrap.dedent(BASE_SPEC.format(data=tiny_data, entry=entry, epochs=epochs)))
+    model = "nope.yaml" if "base.model" in message else "yolo11n.yaml"
+    spec.write_text(textwrap.dedent(BASE_SPEC.format(data=tiny_data, entry=entry, epochs=epochs, model=model)))
     err = _one_line_exit_2(capsys, ["ablate", str(spec), f"out={project}"], project, message)
     assert err.startswith(f"yolo-gd: error: {spec}:")  # file:line of the key
 
@@ -154,8 +155,9 @@ def test_sweep_spec_bad_input(capsys, project, tiny_data, entry, epochs, message
     (["ablate", "{tmp}/nope.yaml"], "does not exist"),
     (["ablate", "{tmp}/broken.yaml"], "not valid YAML"),
     (["ablate", "{spec}", "workerz=2"], "unknown ablate option 'workerz'"),
-], ids=["spec-missing", "spec-broken", "ablate-option-typo"])
-def test_ablate_bad_input(capsys, project, argv, message):
+    (["data", "shapes", "out={tmp}/project/s", "n_trian=4"], "unknown data shapes option 'n_trian'"),
+], ids=["spec-missing", "spec-broken", "ablate-option-typo", "shapes-option-typo"])
+def test_other_commands_bad_input(capsys, project, argv, message):
     from yolo_gd.ablate.commands import compare_spec_path
 
     argv = [a.format(tmp=project.parent, spec=compare_spec_path()) for a in argv] + [f"out={project}"]
@@ -163,4 +165,4 @@ def test_ablate_bad_input(capsys, project, argv, message):
 
 
 def test_enough_cases():
-    assert len(TRAIN) + len(SPECS) + 3 >= 40
+    assert len(TRAIN) + len(SPECS) + 4 >= 40

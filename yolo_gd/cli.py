@@ -114,7 +114,11 @@ def _data(args: list[str]) -> int:
     if sub == "shapes":
         from yolo_gd.datasets.shapes import DEFAULT_SHAPES, default_shapes_dir, generate_shapes
 
-        kwargs = {**DEFAULT_SHAPES, **parse_pairs(rest)}
+        given = parse_pairs(rest)
+        for key in given:
+            if key not in (*DEFAULT_SHAPES, "out"):
+                raise unknown_name("data shapes option", key, (*DEFAULT_SHAPES, "out"))
+        kwargs = {**DEFAULT_SHAPES, **given}
         out = Path(kwargs.pop("out", default_shapes_dir()))
         print(f"yolo-gd: dataset ready: {generate_shapes(out, **kwargs)}")
         return 0

@@ -349,8 +349,6 @@ def optimizer_entries(where: Where, v: Any, ours: frozenset, theirs: frozenset) 
                 raise where.error(epath + ("name",), str(e)) from None
         check_train_keys(where, epath, kw, forbidden={**OWNED, **NOT_IN_ENTRY}, ours=ours, theirs=theirs,
                           extra=("name", "label"))
-        if "model" in kw:
-            check_model(where, epath + ("model",), kw["model"])
         out.append((i, opt, kw, safe_name(label) if label is not None else None))
     return out
 
