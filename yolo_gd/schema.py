@@ -158,10 +158,15 @@ def options_help(schema: Any, indent: str = "  ") -> str:
 def _size(v: Any) -> Any:
     """``imgsz``: a whole number > 0, or a list of one or two."""
     items = v if isinstance(v, (list, tuple)) else [v]
-    if not 1 <= len(items) <= 2 or any(isinstance(x, bool) or not isinstance(x, (int, float)) or x <= 0
-                                       or not float(x).is_integer() for x in items):
+    if not 1 <= len(items) <= 2 or not all(_pixels(x) for x in items):
         raise PydanticCustomError("bad_size", "bad size")
     return v
+
+
+def _pixels(x: Any) -> bool:
+    if isinstance(x, str) and x.strip().isdigit():
+        x = int(x)
+    return not isinstance(x, bool) and isinstance(x, (int, float)) and x > 0 and float(x).is_integer()
 
 
 def _batch(v: Any) -> Any:
