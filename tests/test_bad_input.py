@@ -65,6 +65,7 @@ TRAIN = [
     ("lr0-zero", ["lr0=0"], "lr0=0: must be a number > 0"),
     ("lr0-above-one", ["lr0=5"], "'lr0=5' is an invalid value"),
     ("ultralytics-bool", ["cos_lr=maybe"], "'cos_lr' must be a bool"),
+    ("device-missing-gpu", ["device=7"] if not torch.cuda.is_available() else ["device=99"], "device="),
     ("model-yaml-missing", ["model=nope.yaml"], "model=nope.yaml: no such model config"),
     ("model-text-pt", ["model={tmp}/notes.pt"], "cannot load this checkpoint"),
     ("model-pt-not-ultralytics", ["model={tmp}/state.pt"], "cannot load this checkpoint"),

@@ -18,7 +18,7 @@ from typing import Any
 from yolo_gd.errors import UserError, one_line
 from yolo_gd.schema import validate_host_ranges
 
-__all__ = ["MODEL_SUFFIXES", "check_groups_match", "check_model_name", "check_run_length",
+__all__ = ["MODEL_SUFFIXES", "check_device", "check_groups_match", "check_model_name", "check_run_length",
            "check_ultralytics_args", "load_model"]
 
 MODEL_SUFFIXES = (".pt", ".yaml", ".yml")
@@ -46,6 +46,27 @@ def check_ultralytics_args(args: dict, yolo_gd_keys=()) -> SimpleNamespace:
                         f"default)") from None
     validate_host_ranges(args)
     return cfg
+
+
+def check_device(device: Any) -> None:
+    """The device Ultralytics' trainer will ask for exists (its ``select_device``, with the environment it sets
+    restored): a missing GPU is one line, not a multi-line ValueError from inside ``model.train``."""
+    import os
+
+    from ultralytics.utils.torch_utils import select_device
+
+    if device is None:
+        return
+    saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        select_device(device, verbose=False)
+    except (ValueError, RuntimeError, AssertionError) as e:
+        raise UserError(f"device={device}: {one_line(e, 200)}", key="device") from None
+    finally:
+        if saved is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = saved
 
 
 def check_model_name(model: Any) -> str:

@@ -106,7 +106,7 @@ def plan_training(given: dict) -> TrainPlan:
     the model or creating a folder; data (``shapes`` may be generated) and weights (may be downloaded) last."""
     from yolo_gd._offline import check_weights, fetch_weights
     from yolo_gd.datasets.check import check_dataset, resolve_data
-    from yolo_gd.preflight import check_model_name, check_ultralytics_args
+    from yolo_gd.preflight import check_device, check_model_name, check_ultralytics_args
 
     given = dict(given)
     model, data = given.pop("model", DEFAULT_MODEL), given.pop("data", DEFAULT_DATA)
@@ -121,6 +121,7 @@ def plan_training(given: dict) -> TrainPlan:
                         f"injected schedule has no fixed length: pass epochs= instead, or drop optimizer= to keep "
                         f"Ultralytics' own schedule", key="time")
     settings = check_ultralytics_args(theirs, YOLO_GD_KEYS)
+    check_device(theirs.get("device"))
     resume = theirs.pop("resume", False)
     model = check_model_name(model)
     check_weights(model)  # no download possible: say so before the data is generated or checked
