@@ -88,6 +88,29 @@ BAD = [
 ]
 
 
+BAD.append(("""
+     axes:
+       optimizer:
+         - name: auto
+           momentum: 1.5   # <-
+     seeds: [0]
+     budget: {epochs: 1}
+     """, "axes.optimizer[0].momentum: 'momentum=1.5' is an invalid value"))  # Ultralytics' own check
+
+
+def test_observe_only_entry_gives_shared_keys_to_ultralytics(tmp_path):
+    """An 'auto' entry's momentum and weight_decay are Ultralytics' keys (as in yolo-gd train), not refused."""
+    path, _ = write(tmp_path, """
+        axes:
+          optimizer:
+            - {name: auto, momentum: 0.9, weight_decay: 0.001, warmup_bias_lr: 0.0}
+        seeds: [0]
+        budget: {epochs: 1}
+        """)
+    (trial,) = load_spec(path).trials
+    assert trial.kwargs["momentum"] == 0.9 and trial.kwargs["optimizer"] == "auto"
+
+
 @pytest.mark.parametrize("text, message", BAD, ids=[m[:40] for _, m in BAD])
 def test_bad_values_name_file_line_and_key(tmp_path, text, message):
     path, text = write(tmp_path, text)

@@ -290,12 +290,22 @@ def check_train_keys(where: Where, path: tuple, kwargs: dict, *, forbidden: Mapp
 def inject_check(where: Where, path: tuple, optimizer: Any, kwargs: Mapping, ours: frozenset,
                   key_paths: Mapping[str, tuple]) -> None:
     """Build the InjectConfig the trial would build (the schema), so bad yolo_gd values fail at load time; the error
-    points at the key it is about (``key_paths``: where each key was given), else at ``path``."""
-    from yolo_gd.inject.config import InjectConfig
+    points at the key it is about (``key_paths``: where each key was given), else at ``path``. With optimizer
+    ``auto`` the keys yolo_gd shares with Ultralytics (``momentum``...) are Ultralytics' and checked as such."""
+    from ultralytics.cfg import check_cfg
 
-    options = {k: v for k, v in kwargs.items() if k in ours and k != "optimizer"}
+    from yolo_gd.inject.config import SHARED_WITH_ULTRALYTICS, InjectConfig
+
+    shared = set(SHARED_WITH_ULTRALYTICS) if optimizer == "auto" else set()  # Ultralytics' keys when observing
+    options = {k: v for k, v in kwargs.items() if k in ours and k != "optimizer" and k not in shared}
     try:
         InjectConfig(optimizer=optimizer, **options)
+        for key in shared & set(kwargs):
+            try:
+                check_cfg({key: kwargs[key]}, hard=True)
+                validate_host_ranges({key: kwargs[key]})
+            except (TypeError, ValueError) as e:
+                raise UserError(one_line(e), key=key) from None
     except UserError as e:
         raise where.error(key_paths.get(e.key, path), str(e)) from None
 
