@@ -43,7 +43,7 @@ def _run(capsys, *argv):
     "argv, message",
     [
         (["trian"], "unknown command 'trian'. Did you mean 'train'?"),
-        (["train", "model=yolo11n.pt"], "train from scratch with model=yolo11n.yaml"),
+        (["train", "model=yolo11n.pt"], "train from scratch with a model config (model=yolo11n.yaml)"),
         (["train", "optimizer=adamww"], "Did you mean 'adamw'?"),
         (["train", "epoch=3"], "unknown argument 'epoch'. Did you mean 'epochs'?"),
         (["train", "clip=5"], "pass optimizer="),

@@ -315,7 +315,7 @@ BAD = [
            telemetry: loud   # <-
      seeds: [0]
      budget: {epochs: 1}
-     """, "axes.optimizer[0].telemetry: telemetry=loud: must be off, basic or full"),
+     """, "axes.optimizer[0].telemetry: telemetry must be off, basic or full, got loud"),
     ("""
      axes: {optimizer: [sgd]}
      seeds: [0]

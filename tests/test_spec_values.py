@@ -17,7 +17,7 @@ BAD = [
            momentum: 1.5   # <-
      seeds: [0]
      budget: {epochs: 1}
-     """, "axes.optimizer[0].momentum: momentum=1.5: must be a number in [0, 1)"),
+     """, "axes.optimizer[0].momentum: momentum must be a number in [0, 1), got 1.5"),
     ("""
      axes:
        optimizer:
@@ -25,7 +25,7 @@ BAD = [
            lr: fast   # <-
      seeds: [0]
      budget: {epochs: 1}
-     """, "axes.optimizer[0].lr: lr=fast: must be a number > 0"),
+     """, "axes.optimizer[0].lr: lr must be > 0 (a number), got fast"),
     ("""
      axes:
        optimizer:
@@ -33,7 +33,7 @@ BAD = [
            optimizer_kwargs: {betas: [0.9, 1.2]}   # <-
      seeds: [0]
      budget: {epochs: 1}
-     """, "betas=[0.9, 1.2] must be two numbers in [0, 1)"),
+     """, "optimizer_kwargs: betas must be two numbers in [0, 1), got [0.9, 1.2]"),
     ("""
      axes:
        optimizer:
@@ -41,14 +41,14 @@ BAD = [
            warmup: 3 epochs   # <-
      seeds: [0]
      budget: {epochs: 1}
-     """, "axes.optimizer[0].warmup: warmup=3 epochs: duration '3 epochs' has unknown unit 'epochs'"),
+     """, "axes.optimizer[0].warmup: warmup: duration '3 epochs' has unknown unit 'epochs'"),
     ("""
      axes:
        optimizer:
          - {name: sgd, clip: 0}   # <-
      seeds: [0]
      budget: {epochs: 1}
-     """, "clip=0: must be a number > 0, or none for no clipping"),
+     """, "clip must be > 0 (a max-norm), or none for no clipping, got 0"),
     ("""
      axes:
        optimizer: [sgd]
@@ -63,14 +63,14 @@ BAD = [
      axes: {optimizer: [sgd]}
      seeds: [0]
      budget: {epochs: 1}
-     """, "base.imgsz: imgsz=-64: must be a whole number > 0"),
+     """, "base.imgsz: imgsz must be a whole number > 0"),
     ("""
      base:
        batch: 0   # <-
      axes: {optimizer: [sgd]}
      seeds: [0]
      budget: {epochs: 1}
-     """, "base.batch: batch=0: must be a whole number >= 1"),
+     """, "base.batch: batch must be a whole number >= 1"),
     ("""
      base:
        model: yolo11q.yaml   # <-

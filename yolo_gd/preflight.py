@@ -57,12 +57,16 @@ def check_device(device: Any) -> None:
 
     if device is None:
         return
-    saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+    from ultralytics.utils import LOGGER
+
+    saved, quiet = os.environ.get("CUDA_VISIBLE_DEVICES"), LOGGER.disabled
+    LOGGER.disabled = True  # select_device logs its banner into the error it raises
     try:
         select_device(device, verbose=False)
     except (ValueError, RuntimeError, AssertionError) as e:
         raise UserError(f"device={device}: {one_line(e, 200)}", key="device") from None
     finally:
+        LOGGER.disabled = quiet
         if saved is None:
             os.environ.pop("CUDA_VISIBLE_DEVICES", None)
         else:

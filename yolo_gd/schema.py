@@ -5,12 +5,12 @@
 and before any model is built or folder created. Each field carries, beside its type and range:
 
 - ``description``: what it means (the ``yolo-gd train help`` line);
-- ``rule``: what a valid value is, in words (``'a number > 0'``);
+- ``rule``: what a valid value is, in words (``'> 0 (a number)'``);
 - ``example``: a valid value, for the fix (``lr=0.001``).
 
 A broken rule becomes one :class:`~yolo_gd.errors.UserError` line that names the key, the rule and the fix::
 
-    lr=abc: must be a number > 0, e.g. lr=0.001 (base learning rate of the injected optimizer)
+    lr must be > 0 (a number), got abc; e.g. lr=0.001 (base learning rate of the injected optimizer; ...)
 
 :class:`HostRanges` holds the ranges yolo_gd adds to Ultralytics' own ``check_cfg`` for values it lets through
 (``imgsz=-1``, ``batch=0``...), checked the same way (see :mod:`yolo_gd.preflight`).
@@ -86,7 +86,7 @@ def user_error(exc: ValidationError, schema: Any, kind: str = "option") -> UserE
     """The first problem of ``exc`` (raised validating ``schema``) as one line naming the key, the rule and the fix.
 
     An error raised inside a validator keeps its own message (the registries' did-you-mean, a duration's accepted
-    forms), prefixed with the key and value; a type or range error prints the field's ``rule`` and ``example``.
+    forms), prefixed with the key; a type or range error prints the field's ``rule``, the value and ``example``.
     """
     errors = exc.errors(include_url=False)
     err = errors[0]
@@ -101,14 +101,14 @@ def user_error(exc: ValidationError, schema: Any, kind: str = "option") -> UserE
         inner = err.get("ctx", {}).get("error")
         key = getattr(inner, "key", None) or key
         msg = str(inner) if inner is not None else err["msg"]
-        prefix = f"{key}={show(err['input'])}: " if loc else (f"{key}: " if key and not msg.startswith(key) else "")
+        prefix = f"{key}: " if key and not msg.startswith(key) else ""  # the message names the value itself
         return UserError(f"{prefix}{msg}{more}", key=key)
     extra = (fields[key].json_schema_extra or {}) if key in fields else {}
     rule = extra.get("rule") or err["msg"].lower().replace("input should be", "must be")
     example = extra.get("example")
-    fix = f", e.g. {key}={example}" if example is not None else ""
+    fix = f"; e.g. {key}={example}" if example is not None else ""
     meaning = f" ({fields[key].description})" if key in fields and fields[key].description else ""
-    return UserError(f"{key}={show(err['input'])}: must be {rule}{fix}{meaning}{more}", key=key)
+    return UserError(f"{key} must be {rule}, got {show(err['input'])}{fix}{meaning}{more}", key=key)
 
 
 def checked(cls: type) -> type:
@@ -189,13 +189,13 @@ class HostRanges(BaseModel):
     batch: Annotated[Any, BeforeValidator(_batch)] = option(
         16, "images per batch", "a whole number >= 1, -1 (AutoBatch) or a GPU-memory fraction in (0, 1)", 16)
     workers: Count = option(8, "dataloader worker processes", "a whole number >= 0", 0)
-    lr0: Positive = option(0.01, "Ultralytics' initial learning rate", "a number > 0", 0.01)
-    lrf: Positive = option(0.01, "final LR as a fraction of lr0", "a number > 0", 0.01)
+    lr0: Positive = option(0.01, "Ultralytics' initial learning rate", "> 0 (a number)", 0.01)
+    lrf: Positive = option(0.01, "final LR as a fraction of lr0", "> 0 (a number)", 0.01)
     momentum: Fraction = option(0.937, "Ultralytics' SGD momentum / Adam beta1", "a number in [0, 1)", 0.937)
     warmup_momentum: Fraction = option(0.8, "momentum at the start of warmup", "a number in [0, 1)", 0.8)
-    warmup_epochs: NonNegative = option(3.0, "warmup length in epochs", "a number >= 0", 3)
+    warmup_epochs: NonNegative = option(3.0, "warmup length in epochs", ">= 0 (a number)", 3)
     time: Annotated[float | None, BeforeValidator(_number), Field(gt=0, allow_inf_nan=False)] = option(
-        None, "wall-clock budget in hours", "a number of hours > 0", 0.5)
+        None, "wall-clock budget in hours", "> 0 (hours)", 0.5)
     save_period: Annotated[int, BeforeValidator(_whole), Field(ge=-1)] = option(
         -1, "save a checkpoint every N epochs", "a whole number >= 1, or -1 (off)", -1)
     close_mosaic: Count = option(10, "epochs at the end without mosaic", "a whole number >= 0", 10)

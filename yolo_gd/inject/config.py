@@ -71,11 +71,11 @@ class InjectConfig:
     optimizer: Any = option(None, "optimizer to inject; none or auto: observe-only, Ultralytics' own",
                             "a registry name (sgd, adamw, lion...), 'pkg.mod:Class', a class or a callable", "adamw")
     lr: Positive | None = option(None, "base learning rate of the injected optimizer; default: lr0 if given, "
-                                       "else the registry's", "a number > 0", 0.001)
+                                       "else the registry's", "> 0 (a number)", 0.001)
     momentum: Fraction | None = option(None, "SGD momentum, or beta1 of Adam-style optimizers",
                                        "a number in [0, 1)", 0.9)
     weight_decay: NonNegative | None = option(None, "weight decay; default: Ultralytics' weight_decay",
-                                              "a number >= 0", 0.0005)
+                                              ">= 0 (a number)", 0.0005)
     optimizer_kwargs: dict[str, Any] = option(meaning="other optimizer constructor arguments: betas, eps...",
                                               rule="a mapping of constructor arguments", example="{betas: [0.9, 0.99]}",
                                               factory=dict)
@@ -85,10 +85,10 @@ class InjectConfig:
                                              rule="a mapping of schedule options", example="{final: 0.01}")
     warmup: Any = option(None, "warmup length; none: Ultralytics' warmup_epochs", _DURATION, "1ep")
     warmup_kind: Literal["linear", "exp"] = option("linear", "warmup curve", "linear or exp", "linear")
-    warmup_bias_lr: NonNegative | None = option(None, "bias LR at the start of warmup", "a number >= 0", 0.1)
+    warmup_bias_lr: NonNegative | None = option(None, "bias LR at the start of warmup", ">= 0 (a number)", 0.1)
     warmup_momentum: Fraction | None = option(None, "momentum at the start of warmup", "a number in [0, 1)", 0.8)
     warmup_beta1: Flag = option(False, "also warm beta1 of Adam-style optimizers", "true or false", "true")
-    clip: Any = option(UNSET, "max gradient norm; none: no clipping", "a number > 0, or none for no clipping",
+    clip: Any = option(UNSET, "max gradient norm; none: no clipping", "> 0 (a max-norm), or none for no clipping",
                        10.0, shown="10.0")
     scale_weight_decay: Flag = option(True, "scale weight decay by batch*accumulate/nbs as Ultralytics does",
                                       "true or false", "true")
@@ -166,7 +166,8 @@ class InjectConfig:
         for key, value in v.items():
             rule = _HPARAM_RULES.get(key)
             if rule is not None and not rule[0](value):
-                raise UserError(f"{key}={show(value)} must be {rule[1]}", key="optimizer_kwargs")
+                example = "; e.g. optimizer_kwargs={betas: [0.9, 0.999]}" if key == "betas" else ""
+                raise UserError(f"{key} must be {rule[1]}, got {show(value)}{example}", key="optimizer_kwargs")
         return v
 
     # -- rules across fields ------------------------------------------------------------------------------------
@@ -203,11 +204,11 @@ def _num(v: Any) -> bool:
 #: optimizer_kwargs the schema range-checks (others are the optimizer constructor's to check).
 _HPARAM_RULES = {
     "betas": (lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_num(b) and 0 <= b < 1 for b in v),
-              "two numbers in [0, 1), e.g. optimizer_kwargs={betas: [0.9, 0.999]}"),
+              "two numbers in [0, 1)"),
     "momentum": (lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "lr": (lambda v: _num(v) and v > 0, "a number > 0"),
-    "eps": (lambda v: _num(v) and v > 0, "a number > 0, e.g. 1e-8"),
-    "weight_decay": (lambda v: _num(v) and v >= 0, "a number >= 0"),
+    "lr": (lambda v: _num(v) and v > 0, "> 0 (a number)"),
+    "eps": (lambda v: _num(v) and v > 0, "> 0 (a number)"),
+    "weight_decay": (lambda v: _num(v) and v >= 0, ">= 0 (a number)"),
     "dampening": (lambda v: _num(v) and 0 <= v <= 1, "a number in [0, 1]"),
 }
 
