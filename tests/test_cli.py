@@ -22,10 +22,15 @@ def test_parse_value(text, value):
     assert parse_value(text) == value
 
 
-def test_parse_pairs_rejects_bare_words():
+def test_parse_pairs_follows_ultralytics_conventions():
+    """A bare key is True (Ultralytics' `yolo train ... resume`), a leading `--` is dropped."""
     assert parse_pairs(["lr=0.1", "optimizer=sgd"]) == {"lr": 0.1, "optimizer": "sgd"}
-    with pytest.raises(UserError, match="key=value pairs, got 'epochs'"):
-        parse_pairs(["epochs"])
+    assert parse_pairs(["resume", "--plots", "--epochs=3", "--lr=1e-3"]) == {"resume": True, "plots": True,
+                                                                            "epochs": 3, "lr": 1e-3}
+    assert parse_pairs(["optimizer_kwargs={betas: [0.9, 1e-3]}"]) == {"optimizer_kwargs": {"betas": [0.9, 1e-3]}}
+    for bad in ("=3", "--=3", "a b=1", "3x=1"):
+        with pytest.raises(UserError, match="key=value pairs or bare keys"):
+            parse_pairs([bad])
 
 
 def _run(capsys, *argv):
@@ -38,7 +43,7 @@ def _run(capsys, *argv):
     "argv, message",
     [
         (["trian"], "unknown command 'trian'. Did you mean 'train'?"),
-        (["train", "model=yolo11n.pt"], "(model=yolo11n.yaml)"),
+        (["train", "model=yolo11n.pt"], "train from scratch with a model config (model=yolo11n.yaml)"),
         (["train", "optimizer=adamww"], "Did you mean 'adamw'?"),
         (["train", "epoch=3"], "unknown argument 'epoch'. Did you mean 'epochs'?"),
         (["train", "clip=5"], "pass optimizer="),
@@ -54,6 +59,18 @@ def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
     assert code == 2
     assert err.startswith("yolo-gd: error: ") and message in err
     assert "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("flag", ["help", "--help", "-h"])
+def test_train_help_lists_yolo_gd_keys_with_defaults(capsys, flag):
+    from yolo_gd.inject.config import InjectConfig
+
+    code, out, _ = _run(capsys, "train", "data=bccd", flag)
+    assert code == 0 and out.startswith("usage: yolo-gd train")
+    rows = [ln.split() for ln in out.splitlines() if ln.startswith("  ") and not ln.startswith("  model=")]
+    assert [r[0] for r in rows] == list(InjectConfig.__dataclass_fields__)
+    assert ["clip", "10.0"] == rows[[r[0] for r in rows].index("clip")][:2]
+    assert "telemetry" in out and "off, basic or full" in out
 
 
 def test_debug_shows_the_traceback():

@@ -315,7 +315,7 @@ BAD = [
            telemetry: loud   # <-
      seeds: [0]
      budget: {epochs: 1}
-     """, "telemetry must be one of off, basic, full"),
+     """, "axes.optimizer[0].telemetry: telemetry must be off, basic or full, got loud"),
     ("""
      axes: {optimizer: [sgd]}
      seeds: [0]

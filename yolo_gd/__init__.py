@@ -1,6 +1,5 @@
 """yolo_gd: inject any optimizer and LR schedule into Ultralytics YOLO training, and watch every step."""
 
-from yolo_gd import _offline  # noqa: F401  (sets YOLO_OFFLINE before anything imports Ultralytics)
 from yolo_gd.errors import UserError
 
 __version__ = "0.1.0"

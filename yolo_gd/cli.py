@@ -4,6 +4,8 @@
     yolo-gd data shapes out=datasets/shapes n_train=256 imgsz=128
     yolo-gd data check datasets/bccd/data.yaml
 
+Ultralytics' conventions hold: a bare key is ``True`` (``resume``, ``plots``), a leading ``--`` is dropped
+(``--epochs=3``), ``cfg=file.yaml`` reads keys from a file, and ``yolo-gd train help`` lists yolo_gd's keys.
 A :class:`UserError` prints one line on stderr and exits with code 2; ``--debug`` shows the traceback.
 """
 
@@ -13,13 +15,13 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from yolo_gd import _offline  # noqa: F401  (before anything imports Ultralytics)
 from yolo_gd.errors import UserError, unknown_name
 
 USAGE = """usage: yolo-gd [--debug] COMMAND [key=value ...]
 
 commands:
-  train  key=value ...          train with an injected optimizer/schedule (optimizer=...), or observe-only
+  train  key=value ...          train with an injected optimizer/schedule (optimizer=...), or observe-only;
+                                'yolo-gd train help' lists yolo_gd's keys
   data shapes key=value ...     generate the synthetic shapes dataset (out=, n_train=, n_val=, imgsz=, seed=)
   data check DATA               check a dataset (a data.yaml, its folder, 'bccd' or 'shapes'); exit 2 on problems
   ablate SPEC key=value ...     run an ablation sweep (configs/*.yaml), resumable; ends with its report
@@ -45,28 +47,59 @@ def parse_value(text: str) -> Any:
     if text[:1] in "[{(":
         import yaml
 
+        from yolo_gd.yamlio import load_yaml
+
         try:
-            return yaml.safe_load(text.replace("(", "[").replace(")", "]"))
+            return load_yaml(text.replace("(", "[").replace(")", "]"))
         except yaml.YAMLError as e:
-            raise UserError(f"cannot parse value '{text}': {e.problem}") from None
+            raise UserError(f"cannot parse value '{text}' ({getattr(e, 'problem', None) or 'not valid YAML'}): "
+                            f"write lists as [0.9, 0.99] and mappings as {{key: value}}") from None
     return text
 
 
 def parse_pairs(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs as Ultralytics reads them: a leading ``--`` is dropped (``--epochs=3``) and a bare key
+    is ``True`` (``resume``, ``plots``)."""
     out = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"arguments are key=value pairs, got '{item}' (e.g. epochs=10)")
-        out[key.strip()] = parse_value(value.strip())
+        text = item[2:] if item.startswith("--") else item
+        key, sep, value = text.partition("=")
+        key = key.strip()
+        if not key or not key.replace("_", "a").replace("-", "a").isalnum() or key[0].isdigit():
+            raise UserError(f"arguments are key=value pairs or bare keys (resume), got '{item}' (e.g. epochs=10)")
+        out[key] = parse_value(value.strip()) if sep else True
     return out
 
 
+TRAIN_HELP = """usage: yolo-gd train [key=value ...] [cfg=FILE.yaml]
+
+Keys are Ultralytics' train settings (epochs, imgsz, batch, lr0, ... see 'yolo cfg') and yolo_gd's own below;
+a bare key is true (resume, plots), --key=value works too, cfg=FILE.yaml reads keys from a YAML file (keys on
+the command line win). Without optimizer= (or with optimizer=auto) training is Ultralytics' own, observed:
+then momentum, weight_decay, warmup_bias_lr and warmup_momentum are Ultralytics' keys.
+
+  model={model}  data={data}  (a .pt checkpoint or .yaml config; shapes, bccd or a data.yaml)
+
+yolo_gd keys (default, meaning):
+{options}
+"""
+
+
+def train_help() -> str:
+    from yolo_gd.inject.config import InjectConfig
+    from yolo_gd.schema import options_help
+    from yolo_gd.training import DEFAULT_DATA, DEFAULT_MODEL
+
+    return TRAIN_HELP.format(model=DEFAULT_MODEL, data=DEFAULT_DATA, options=options_help(InjectConfig))
+
+
 def _train(args: list[str]) -> int:
+    if any(a.lstrip("-") in ("help", "h") for a in args):
+        print(train_help())
+        return 0
     from yolo_gd.training import train
 
-    kwargs = parse_pairs(args)
-    result = train(**kwargs)
+    result = train(**parse_pairs(args))
     print(f"yolo-gd: results in {result.save_dir}")
     for key in ("metrics/mAP50(B)", "metrics/mAP50-95(B)"):
         if key in result.metrics:
@@ -81,7 +114,11 @@ def _data(args: list[str]) -> int:
     if sub == "shapes":
         from yolo_gd.datasets.shapes import DEFAULT_SHAPES, default_shapes_dir, generate_shapes
 
-        kwargs = {**DEFAULT_SHAPES, **parse_pairs(rest)}
+        given = parse_pairs(rest)
+        for key in given:
+            if key not in (*DEFAULT_SHAPES, "out"):
+                raise unknown_name("data shapes option", key, (*DEFAULT_SHAPES, "out"))
+        kwargs = {**DEFAULT_SHAPES, **given}
         out = Path(kwargs.pop("out", default_shapes_dir()))
         print(f"yolo-gd: dataset ready: {generate_shapes(out, **kwargs)}")
         return 0

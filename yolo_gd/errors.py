@@ -11,7 +11,15 @@ from collections.abc import Iterable
 
 
 class UserError(ValueError):
-    """Bad input the user can fix: the message says what is wrong and what to do instead."""
+    """Bad input the user can fix: the message says what is wrong and what to do instead.
+
+    ``key`` names the option the message is about when there is one (``'lr'``), so a caller that knows where the
+    option was written (a sweep spec's file:line) can point there.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> UserError:
@@ -20,3 +28,12 @@ def unknown_name(kind: str, name: str, valid: Iterable[str]) -> UserError:
     close = difflib.get_close_matches(str(name).lower(), valid, n=1, cutoff=0.5)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     return UserError(f"unknown {kind} '{name}'.{hint} Valid {kind}s: {', '.join(valid)}.")
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """The first non-empty line of ``text`` without Ultralytics' emoji prefixes, at most ``limit`` characters."""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    line = lines[0] if lines else ""
+    for prefix in ("ERROR", "WARNING", "❌️", "❌", "⚠️"):
+        line = line.removeprefix(prefix).strip()
+    return line if len(line) <= limit else line[: limit - 3] + "..."

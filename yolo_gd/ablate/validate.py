@@ -10,13 +10,13 @@ here so a bad value fails at load time, not in a trial.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from yolo_gd.ablate.naming import safe_name
 from yolo_gd.ablate.yamlpos import Where
-from yolo_gd.errors import UserError, unknown_name
+from yolo_gd.errors import UserError, one_line, unknown_name
+from yolo_gd.schema import validate_host_ranges
 
 TOP_KEYS = ("name", "description", "base", "axes", "seeds", "budget", "target", "protocol", "tune")
 AXES = ("optimizer", "lr", "schedule")
@@ -74,7 +74,20 @@ def check_base(where: Where, raw: dict, ours: frozenset, theirs: frozenset) -> d
     for key in ("model", "data"):
         if not isinstance(base[key], str) or not base[key]:
             raise where.error(("base", key), f"{key} must be a non-empty string, got {base[key]!r}")
+    check_model(where, ("base", "model"), base["model"])
     return base
+
+
+def check_model(where: Where, path: tuple, model: str) -> None:
+    """A model config that exists (or ships with Ultralytics), or a checkpoint that is on disk or can be
+    downloaded (no connection is opened here)."""
+    from yolo_gd._offline import check_weights
+    from yolo_gd.preflight import check_model_name
+
+    try:
+        check_weights(check_model_name(model))
+    except UserError as e:
+        raise where.error(path, str(e)) from None
 
 
 def check_budget(where: Where, raw: dict, base: Mapping) -> dict:
@@ -269,28 +282,32 @@ def check_train_keys(where: Where, path: tuple, kwargs: dict, *, forbidden: Mapp
         if key in theirs and key not in ours:
             try:
                 check_cfg({key: value}, hard=True)
+                validate_host_ranges({key: value})
             except (TypeError, ValueError) as e:
-                raise where.error(path + (key,), f"{e}") from None
+                raise where.error(path + (key,), one_line(e)) from None
 
 
 def inject_check(where: Where, path: tuple, optimizer: Any, kwargs: Mapping, ours: frozenset,
                   key_paths: Mapping[str, tuple]) -> None:
-    """Build the InjectConfig the trial would build, so bad yolo_gd values fail at load time; the error points at
-    the key it names first (``key_paths``: where each key was given), else at ``path``."""
-    from yolo_gd.inject.config import InjectConfig
+    """Build the InjectConfig the trial would build (the schema), so bad yolo_gd values fail at load time; the error
+    points at the key it is about (``key_paths``: where each key was given), else at ``path``. With optimizer
+    ``auto`` the keys yolo_gd shares with Ultralytics (``momentum``...) are Ultralytics' and checked as such."""
+    from ultralytics.cfg import check_cfg
 
-    options = {k: v for k, v in kwargs.items() if k in ours and k != "optimizer"}
+    from yolo_gd.inject.config import SHARED_WITH_ULTRALYTICS, InjectConfig
+
+    shared = set(SHARED_WITH_ULTRALYTICS) if optimizer == "auto" else set()  # Ultralytics' keys when observing
+    options = {k: v for k, v in kwargs.items() if k in ours and k != "optimizer" and k not in shared}
     try:
-        InjectConfig(optimizer=None if optimizer == "auto" else optimizer, **options)
+        InjectConfig(optimizer=optimizer, **options)
+        for key in shared & set(kwargs):
+            try:
+                check_cfg({key: kwargs[key]}, hard=True)
+                validate_host_ranges({key: kwargs[key]})
+            except (TypeError, ValueError) as e:
+                raise UserError(one_line(e), key=key) from None
     except UserError as e:
-        msg = str(e)
-        for key in sorted(key_paths, key=len, reverse=True):
-            if re.match(rf"{re.escape(key)}\b(?![_.])", msg):
-                path = key_paths[key]
-                break
-        raise where.error(path, msg) from None
-    except TypeError as e:
-        raise where.error(path, f"bad option: {e}") from None
+        raise where.error(key_paths.get(e.key, path), str(e)) from None
 
 
 def check_metric(where: Where, path: tuple, v: Any) -> str:

@@ -1,40 +1,18 @@
 """YAML with line numbers, for spec errors that name ``<file>:<line>: <key>:``.
 
-:class:`Loader` is PyYAML's SafeLoader that also reads ``1e-4`` (no dot) as a float; :class:`Where` composes the
+:class:`~yolo_gd.yamlio.Loader` is PyYAML's SafeLoader that also reads ``1e-4`` as a float; :class:`Where` composes the
 text once to map every key path (``('axes', 'optimizer', 1, 'lr')``) to its 1-based line, refuses duplicate keys
 and invalid YAML, and builds the :class:`~yolo_gd.errors.UserError` s that point at a key.
 """
 
 from __future__ import annotations
 
-import re
-
 import yaml
 
 from yolo_gd.errors import UserError
+from yolo_gd.yamlio import Loader, load_yaml
 
 __all__ = ["Loader", "Where", "dotted", "load_yaml"]
-
-
-class Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-4`` (no dot) as a float, as YAML 1.2 and Python do."""
-
-
-Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-                    |\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
-                    |[-+]?\.(?:inf|Inf|INF)
-                    |\.(?:nan|NaN|NAN))$""", re.X),
-    list("-+0123456789."),
-)
-
-
-def load_yaml(text: str) -> object:
-    """The values of ``text`` (read with :class:`Loader`); check it with :class:`Where` first."""
-    return yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader subclass)
 
 
 class Where:

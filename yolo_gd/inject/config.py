@@ -1,17 +1,35 @@
 """What the user asked ``attach`` for, checked at construction (pure data, picklable).
 
+:class:`InjectConfig` is the schema of every yolo_gd option (a pydantic dataclass, see :mod:`yolo_gd.schema`):
+``attach``, ``yolo_gd.train``, ``yolo-gd train`` and sweep specs build one, so a bad value is one
+:class:`~yolo_gd.errors.UserError` line (key, rule, fix) before any model is built or folder created. Optimizer and
+schedule names, group rules and durations are checked against their registries here too.
+
 The config travels with the callbacks into DDP workers (Ultralytics cloudpickles them), so it holds only plain
-values, registry names and user callables, never trainer objects.
+values, registry names and user callables, never trainer objects. Unpickling does not validate again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import math
+from typing import Any, Literal
+
+from pydantic import field_validator, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
 
 from yolo_gd.errors import UserError
+from yolo_gd.schema import SCHEMA_CONFIG, Count, Flag, Fraction, NonNegative, Positive, checked, option, show
 
 TELEMETRY_LEVELS = ("off", "basic", "full")
+WARMUP_KINDS = ("linear", "exp")
+#: Options that change the optimizer, its step or its schedule: they need an injected optimizer.
+STEP_OPTIONS = ("clip", "schedule", "schedule_kwargs", "warmup", "warmup_kind", "lr", "momentum", "weight_decay",
+                "optimizer_kwargs", "warmup_bias_lr", "warmup_momentum", "warmup_beta1", "scale_weight_decay",
+                "groups")
+#: yolo_gd options that share their name with an Ultralytics train key: in observe-only mode ``yolo_gd.train``
+#: and the CLI hand them to Ultralytics unchanged.
+SHARED_WITH_ULTRALYTICS = ("momentum", "weight_decay", "warmup_bias_lr", "warmup_momentum")
 
 
 class _Unset:
@@ -36,59 +54,130 @@ class _Unset:
 
 UNSET: Any = _Unset()
 
+_DURATION = "a duration: optimizer steps (500, '500it'), epochs ('3ep') or a fraction of the run ('0.05dur')"
 
-@dataclass(frozen=True)
+
+@checked
+@dataclass(frozen=True, config=SCHEMA_CONFIG)
 class InjectConfig:
     """The optimizer, schedule and step options of one attached run.
 
-    ``optimizer=None`` is observe-only: Ultralytics keeps its optimizer, schedule and clipping, yolo_gd records.
-    Any hyperparameter left ``None`` is resolved at train time from Ultralytics' keys (``lr0``, ``momentum``,
-    ``weight_decay``, ``warmup_*``, ``lrf``, ``cos_lr``) or the registry's defaults (see ``inject/resolve.py``).
+    ``optimizer=None`` (or ``'auto'``) is observe-only: Ultralytics keeps its optimizer, schedule and clipping,
+    yolo_gd records. Any hyperparameter left ``None`` is resolved at train time from Ultralytics' keys (``lr0``,
+    ``momentum``, ``weight_decay``, ``warmup_*``, ``lrf``, ``cos_lr``) or the registry's defaults (see
+    ``inject/resolve.py``).
     """
 
-    optimizer: Any = None
-    lr: float | None = None
-    momentum: float | None = None
-    weight_decay: float | None = None
-    optimizer_kwargs: dict = field(default_factory=dict)
-    schedule: Any = None
-    schedule_kwargs: dict = field(default_factory=dict)
-    warmup: Any = None  # Duration-like ('3ep', '500it', 0.05 'dur'...); None: Ultralytics' warmup_epochs
-    warmup_kind: str = "linear"
-    warmup_bias_lr: float | None = None
-    warmup_momentum: float | None = None
-    warmup_beta1: bool = False
-    clip: Any = UNSET  # float max-norm, None for no clipping; UNSET: Ultralytics' 10.0
-    scale_weight_decay: bool = True
-    groups: Any = None  # glob -> {'lr': mult, 'wd': mult}
-    telemetry: str = "basic"
-    telemetry_every: int = 0  # flush every N optimizer steps (0: at epoch ends and exit only)
-    allow_resume_change: bool = False
+    optimizer: Any = option(None, "optimizer to inject; none or auto: observe-only, Ultralytics' own",
+                            "a registry name (sgd, adamw, lion...), 'pkg.mod:Class', a class or a callable", "adamw")
+    lr: Positive | None = option(None, "base learning rate of the injected optimizer; default: lr0 if given, "
+                                       "else the registry's", "> 0 (a number)", 0.001)
+    momentum: Fraction | None = option(None, "SGD momentum, or beta1 of Adam-style optimizers",
+                                       "a number in [0, 1)", 0.9)
+    weight_decay: NonNegative | None = option(None, "weight decay; default: Ultralytics' weight_decay",
+                                              ">= 0 (a number)", 0.0005)
+    optimizer_kwargs: dict[str, Any] = option(meaning="other optimizer constructor arguments: betas, eps...",
+                                              rule="a mapping of constructor arguments", example="{betas: [0.9, 0.99]}",
+                                              factory=dict)
+    schedule: Any = option(None, "LR schedule; none: Ultralytics' own lrf/cos_lr staircase",
+                           "a schedule name (cosine, wsd, one_cycle...), a callable or an lr_scheduler class", "cosine")
+    schedule_kwargs: dict[str, Any] = option(meaning="options of the named schedule", factory=dict,
+                                             rule="a mapping of schedule options", example="{final: 0.01}")
+    warmup: Any = option(None, "warmup length; none: Ultralytics' warmup_epochs", _DURATION, "1ep")
+    warmup_kind: Literal["linear", "exp"] = option("linear", "warmup curve", "linear or exp", "linear")
+    warmup_bias_lr: NonNegative | None = option(None, "bias LR at the start of warmup", ">= 0 (a number)", 0.1)
+    warmup_momentum: Fraction | None = option(None, "momentum at the start of warmup", "a number in [0, 1)", 0.8)
+    warmup_beta1: Flag = option(False, "also warm beta1 of Adam-style optimizers", "true or false", "true")
+    clip: Any = option(UNSET, "max gradient norm; none: no clipping", "> 0 (a max-norm), or none for no clipping",
+                       10.0, shown="10.0")
+    scale_weight_decay: Flag = option(True, "scale weight decay by batch*accumulate/nbs as Ultralytics does",
+                                      "true or false", "true")
+    groups: Any = option(None, "per-parameter LR/WD multipliers by glob", "a mapping {glob: {lr: mult, wd: mult}}",
+                         "{'model.[0-9].*': {lr: 0.1}}")
+    telemetry: Literal["off", "basic", "full"] = option("basic", "per-step telemetry: off, basic or full",
+                                                        "off, basic or full", "basic")
+    telemetry_every: Count = option(0, "flush telemetry every N optimizer steps; 0: at epoch ends",
+                                    "a whole number >= 0", 0)
+    allow_resume_change: Flag = option(False, "let a resume change the optimizer or schedule", "true or false",
+                                       "true")
 
-    def __post_init__(self):
-        if self.telemetry not in TELEMETRY_LEVELS:
-            raise UserError(f"telemetry must be one of {', '.join(TELEMETRY_LEVELS)}, got '{self.telemetry}'")
-        if self.telemetry_every < 0:
-            raise UserError(f"telemetry_every must be >= 0 optimizer steps, got {self.telemetry_every}")
+    # -- per-field rules ----------------------------------------------------------------------------------------
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _optimizer(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.strip()
+            if v.lower() == "auto":
+                return None
+            if not v:
+                raise UserError("an optimizer name is empty: name one (sgd, adamw...), or none for observe-only")
+        if v is not None:
+            from yolo_gd.optim.registry import resolve_optimizer
+
+            resolve_optimizer(v)  # unknown names: did-you-mean; missing extras: the pip command
+        return v
+
+    @field_validator("telemetry", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("warmup_kind", mode="before")
+    @classmethod
+    def _lower_kind(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("clip", mode="before")
+    @classmethod
+    def _clip(cls, v: Any) -> Any:
+        if v is UNSET or v is None:
+            return v
+        if isinstance(v, str) and v.strip().lower() in ("none", "null", "off"):
+            return None
+        try:
+            number = float(v) if not isinstance(v, bool) else float("nan")
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not number > 0 or number == float("inf"):
+            raise PydanticCustomError("bad_clip", "not a positive max-norm")
+        return number
+
+    @field_validator("warmup", mode="before")
+    @classmethod
+    def _warmup(cls, v: Any) -> Any:
+        if v is not None:
+            from yolo_gd.optim.durations import parse_duration
+
+            parse_duration(v)  # malformed, negative, a 'dur' fraction above 1: the accepted forms
+        return v
+
+    @field_validator("groups", mode="before")
+    @classmethod
+    def _groups(cls, v: Any) -> Any:
+        if v is not None:
+            from yolo_gd.optim.groups import parse_rules
+
+            parse_rules(v)
+        return v
+
+    @field_validator("optimizer_kwargs", mode="after")
+    @classmethod
+    def _optimizer_kwargs(cls, v: dict) -> dict:
+        for key, value in v.items():
+            rule = _HPARAM_RULES.get(key)
+            if rule is not None and not rule[0](value):
+                example = "; e.g. optimizer_kwargs={betas: [0.9, 0.999]}" if key == "betas" else ""
+                raise UserError(f"{key} must be {rule[1]}, got {show(value)}{example}", key="optimizer_kwargs")
+        return v
+
+    # -- rules across fields ------------------------------------------------------------------------------------
+    @model_validator(mode="after")
+    def _together(self) -> InjectConfig:
         if self.optimizer is None:
-            given = [k for k in ("schedule", "warmup", "lr", "momentum", "weight_decay", "groups") if getattr(self, k)]
-            if self.clip is not UNSET:
-                given.insert(0, "clip")
-            if given:
-                raise UserError(
-                    f"{', '.join(given)} given without an optimizer: observe-only mode keeps Ultralytics' own "
-                    f"optimizer, schedule and clipping; pass optimizer=... (e.g. optimizer='sgd') to inject them"
-                )
-            return
-        if self.clip is not UNSET and self.clip is not None and not (float(self.clip) > 0):
-            raise UserError(f"clip must be a positive max-norm or None (no clipping), got {self.clip}")
-        for name in ("lr", "weight_decay"):
-            v = getattr(self, name)
-            if v is not None and not (v > 0 if name == "lr" else v >= 0):
-                rule = "> 0" if name == "lr" else ">= 0"
-                raise UserError(f"{name} must be {rule}, got {v}")
-        if self.warmup_kind not in ("linear", "exp"):
-            raise UserError(f"warmup_kind must be 'linear' or 'exp', got '{self.warmup_kind}'")
+            _check_observe_only(self)
+        else:
+            _check_with_optimizer(self)
+        return self
 
     @property
     def observe_only(self) -> bool:
@@ -106,6 +195,63 @@ class InjectConfig:
             "schedule_kwargs": {k: repr(v) for k, v in sorted(self.schedule_kwargs.items())},
             "warmup": repr(self.warmup),
         }
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+#: optimizer_kwargs the schema range-checks (others are the optimizer constructor's to check).
+_HPARAM_RULES = {
+    "betas": (lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_num(b) and 0 <= b < 1 for b in v),
+              "two numbers in [0, 1)"),
+    "momentum": (lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "lr": (lambda v: _num(v) and v > 0, "> 0 (a number)"),
+    "eps": (lambda v: _num(v) and v > 0, "> 0 (a number)"),
+    "weight_decay": (lambda v: _num(v) and v >= 0, ">= 0 (a number)"),
+    "dampening": (lambda v: _num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+}
+
+
+def _given(cfg: InjectConfig, name: str) -> bool:
+    f = InjectConfig.__pydantic_fields__[name]
+    default = f.default_factory() if f.default_factory is not None else f.default
+    value = getattr(cfg, name)
+    return value is not default and value != default
+
+
+def _check_observe_only(cfg: InjectConfig) -> None:
+    given = [k for k in STEP_OPTIONS if _given(cfg, k)]
+    if not given:
+        return
+    shared = [k for k in given if k in SHARED_WITH_ULTRALYTICS or k == "lr"]
+    hint = ""
+    if shared:
+        hint = (f"; or, to keep Ultralytics' own optimizer, give its keys to model.train instead "
+                f"({', '.join(('lr0' if k == 'lr' else k) + '=...' for k in shared)})")
+    raise UserError(f"{', '.join(given)} given without an optimizer: observe-only mode keeps Ultralytics' own "
+                    f"optimizer, schedule and clipping; pass optimizer=... (e.g. optimizer='sgd') to inject them"
+                    f"{hint}", key=given[0])
+
+
+def _check_with_optimizer(cfg: InjectConfig) -> None:
+    from yolo_gd.optim.registry import accepted_hparams, resolve_optimizer
+    from yolo_gd.optim.schedule_registry import get_schedule
+
+    info = resolve_optimizer(cfg.optimizer)
+    if cfg.optimizer_kwargs and isinstance(info.load(), type):
+        accepted = accepted_hparams(info)
+        for key in cfg.optimizer_kwargs:
+            if accepted is not None and key not in accepted:
+                raise UserError(f"optimizer '{info.name}' does not take '{key}' (it takes: {', '.join(accepted)}): "
+                                f"remove it from optimizer_kwargs", key="optimizer_kwargs")
+    if cfg.schedule is not None:
+        try:
+            get_schedule(cfg.schedule, **cfg.schedule_kwargs)
+        except UserError as e:
+            raise UserError(str(e), key="schedule") from None
+        except TypeError as e:
+            raise UserError(f"bad options for schedule {show(cfg.schedule)}: {e}", key="schedule") from None
 
 
 def _spec_name(spec: Any) -> str | None:
