@@ -4,8 +4,8 @@
 
 Drives ``tests/resume_worker.py`` (a tiny deterministic adamw + cosine run on the shapes set, 4 epochs at 64 px,
 batch 8, nbs 32, close_mosaic 1, workers 0): one uninterrupted run, then for each kill a fresh run killed from
-outside at a moment drawn uniformly between its first checkpoint and the uninterrupted run's end (measured the same
-way), then resumed from its ``last.pt``.
+outside at a moment drawn uniformly between its first and its last epoch's checkpoint (as timed on the
+uninterrupted run), then resumed from its ``last.pt``.
 A resume is bit-identical when the final raw weights, EMA weights, EMA update count, results.csv training losses
 and the kept step-table rows all equal the uninterrupted run's. A kill before the first checkpoint has nothing to
 resume and is not drawn; a kill that lands after training ended (final evaluation) is counted apart. Not a CI test: it takes about 20 minutes on 2 cores.
@@ -35,6 +35,7 @@ from _common import metadata  # noqa: E402
 from yolo_gd.datasets.shapes import generate_shapes  # noqa: E402
 from yolo_gd.telemetry.sinks import read_steps  # noqa: E402
 
+EPOCHS = 4  # tests/resume_worker.py ARGS
 SAME = ["step", "epoch", "batch", "attempt", "loss_backprop", "grad_norm", "clip_coef", "lr/weight", "lr/bias"]
 
 
@@ -81,19 +82,22 @@ def _wait_for(path: Path, proc: subprocess.Popen) -> float:
     return time.perf_counter() - t0
 
 
-def kill_once(data: Path, project: Path, name: str, fraction: float, span: float) -> dict:
-    """Start a run, wait for its first checkpoint, kill it ``fraction`` of ``span`` seconds later, resume it."""
+def kill_once(data: Path, project: Path, name: str, fraction: float, span: float, first: float) -> dict:
+    """Start a run, wait for its first checkpoint, kill it ``fraction`` of the way to its last one, resume it.
+
+    The way to the last checkpoint is ``span`` seconds on the uninterrupted run, scaled by how long this run took
+    to its first checkpoint against that run (the machine's load varies between runs)."""
     proc = _start(data, project, name)
     last = project / name / "weights" / "last.pt"
-    _wait_for(last, proc)
-    time.sleep(fraction * span)
+    scale = _wait_for(last, proc) / first
+    time.sleep(fraction * span * scale)
     if proc.poll() is not None:
         return {"fraction": fraction, "outcome": "finished before the kill"}
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     epoch = torch.load(last, weights_only=False).get("epoch")
-    if epoch is None or epoch < 0:
-        return {"fraction": fraction, "outcome": "killed after training ended (final evaluation): nothing to resume"}
+    if epoch is None or epoch < 0 or epoch + 1 >= EPOCHS:
+        return {"fraction": fraction, "outcome": "killed after the last epoch's checkpoint: nothing to resume"}
     (project / name / "final_weights.pt").unlink(missing_ok=True)
     resumed = subprocess.run(_cmd(data, project, name, "none", last), env=_env(), capture_output=True, text=True)
     if resumed.returncode != 0:
@@ -112,14 +116,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="resume_kills_"))
     data = generate_shapes(work / "shapes", n_train=48, n_val=16, imgsz=64, seed=0)
     full = _start(data, work, "full")
-    first = _wait_for(work / "full" / "weights" / "last.pt", full)
+    weights = work / "full" / "weights"
+    first = _wait_for(weights / "last.pt", full)
     t0 = time.perf_counter()
+    _wait_for(weights / f"epoch{EPOCHS - 1}.pt", full)  # save_period=1: the last epoch's checkpoint
+    span = time.perf_counter() - t0  # first to last checkpoint: where a kill leaves something to resume
     if full.wait() != 0:
         raise SystemExit("the uninterrupted run failed")
-    span = time.perf_counter() - t0  # from the first checkpoint to the end: where a kill leaves something to resume
     rng, results = random.Random(args.seed), []
     for k in range(args.kills):
-        r = kill_once(data, work, f"kill{k}", rng.random(), span)
+        r = kill_once(data, work, f"kill{k}", rng.random(), span, first)
         if r["outcome"] == "resumed":
             r["bit_identical"], r["why_not"] = same_run(work / "full", work / f"kill{k}")
         results.append(r)

@@ -19,7 +19,7 @@ import yolo_gd
 
 INJECT = dict(optimizer="adamw", schedule="cosine", lr=0.002)
 ARGS = dict(epochs=4, imgsz=64, batch=8, nbs=32, workers=0, seed=0, deterministic=True, plots=False, verbose=False,
-            amp=False, warmup_epochs=1, close_mosaic=1, exist_ok=False)  # nbs 32 / batch 8: windows cross epochs
+            amp=False, warmup_epochs=1, close_mosaic=1, exist_ok=False, save_period=1)  # nbs 32 / batch 8: windows cross epochs
 
 
 def _kill(trainer=None, *args):
