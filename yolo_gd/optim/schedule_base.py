@@ -1,7 +1,8 @@
 """What every LR schedule shares: the :data:`Schedule` type, argument checks, binding of durations, tracing.
 
-The schedules themselves are in :mod:`yolo_gd.optim.schedules` (built in) and :mod:`yolo_gd.optim.schedule_adapters`
-(Ultralytics' own, user callables, torch lr_schedulers); their names are in :mod:`yolo_gd.optim.schedule_registry`.
+The schedules themselves are in :mod:`yolo_gd.optim.builtin_schedules` (built in) and
+:mod:`yolo_gd.optim.schedule_adapters` (Ultralytics' own, user callables, torch lr_schedulers); their names are in
+:mod:`yolo_gd.optim.schedule_registry`; :mod:`yolo_gd.optim.schedules` re-exports all of it.
 """
 
 from __future__ import annotations
