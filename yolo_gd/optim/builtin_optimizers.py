@@ -21,7 +21,6 @@ BUILTIN_OPTIMIZERS: tuple[OptimInfo, ...] = (
         defaults={"lr": 0.01, "momentum": 0.937, "nesterov": True},
         has_momentum=True,
         fused_on_cuda=False,  # Ultralytics' SGD runs foreach on CUDA: keep its kernel so injected == native there too
-        foreach=True,
         aliases=("sgd_nesterov",),
         summary="SGD with Nesterov momentum 0.937, exactly as Ultralytics builds it (optimizer=SGD)",
     ),
@@ -31,7 +30,6 @@ BUILTIN_OPTIMIZERS: tuple[OptimInfo, ...] = (
         defaults={"lr": 0.01, "momentum": 0.937, "nesterov": False},
         has_momentum=True,
         fused_on_cuda=True,
-        foreach=True,
         summary="SGD with heavy-ball momentum 0.937, no Nesterov (the ablation of 'sgd')",
     ),
     # Adam family: Ultralytics passes betas=(momentum, 0.999) and weight_decay=0.0 (groups set their own decay)
@@ -40,10 +38,8 @@ BUILTIN_OPTIMIZERS: tuple[OptimInfo, ...] = (
         factory="torch.optim:Adam",
         defaults={"lr": 1e-3, "betas": _ADAM, "weight_decay": 0.0},
         has_betas=True,
-        has_eps=True,
         adaptive=True,
         fused_on_cuda=True,
-        foreach=True,
         summary="Adam with L2 weight decay added to the gradient",
     ),
     OptimInfo(
@@ -51,10 +47,8 @@ BUILTIN_OPTIMIZERS: tuple[OptimInfo, ...] = (
         factory="torch.optim:AdamW",
         defaults={"lr": 1e-3, "betas": _ADAM, "weight_decay": 0.0},
         has_betas=True,
-        has_eps=True,
         adaptive=True,
         fused_on_cuda=True,
-        foreach=True,
         summary="AdamW, decoupled weight decay (Ultralytics' optimizer=auto choice for short runs)",
     ),
     OptimInfo(
@@ -62,9 +56,7 @@ BUILTIN_OPTIMIZERS: tuple[OptimInfo, ...] = (
         factory="torch.optim:NAdam",
         defaults={"lr": 2e-3, "betas": _ADAM, "weight_decay": 0.0},
         has_betas=True,
-        has_eps=True,
         adaptive=True,
-        foreach=True,
         summary="Adam with Nesterov momentum (torch's default lr 2e-3)",
     ),
     OptimInfo(
@@ -72,9 +64,7 @@ BUILTIN_OPTIMIZERS: tuple[OptimInfo, ...] = (
         factory="torch.optim:RAdam",
         defaults={"lr": 1e-3, "betas": _ADAM, "weight_decay": 0.0},
         has_betas=True,
-        has_eps=True,
         adaptive=True,
-        foreach=True,
         summary="Rectified Adam: variance warmup built in",
     ),
     OptimInfo(
@@ -82,9 +72,7 @@ BUILTIN_OPTIMIZERS: tuple[OptimInfo, ...] = (
         factory="torch.optim:Adamax",
         defaults={"lr": 2e-3, "betas": _ADAM, "weight_decay": 0.0},
         has_betas=True,
-        has_eps=True,
         adaptive=True,
-        foreach=True,
         summary="Adam with the infinity norm (torch's default lr 2e-3)",
     ),
     OptimInfo(
@@ -93,9 +81,7 @@ BUILTIN_OPTIMIZERS: tuple[OptimInfo, ...] = (
         # Ultralytics passes its momentum (0.937) to RMSprop too; a caller mirroring it passes momentum explicitly
         defaults={"lr": 1e-3, "momentum": 0.9},
         has_momentum=True,
-        has_eps=True,
         adaptive=True,
-        foreach=True,
         aliases=("rms_prop",),
         summary="RMSprop with momentum 0.9",
     ),
@@ -103,11 +89,9 @@ BUILTIN_OPTIMIZERS: tuple[OptimInfo, ...] = (
         name="adagrad",
         factory="torch.optim:Adagrad",
         defaults={"lr": 1e-2},
-        has_eps=True,
         adaptive=True,
         # torch 2.14 accepts fused=True on CUDA, but older supported torch (>=2.4) fused Adagrad on CPU only
         fused_on_cuda=False,
-        foreach=True,
         summary="Adagrad: per-element step sizes that only shrink",
     ),
     # Ultralytics' MuSGD: partial(MuSGD, muon=0.2, sgd=1.0)(g) with lr=0.01, momentum=0.9, nesterov=True per group
@@ -138,10 +122,8 @@ BUILTIN_OPTIMIZERS: tuple[OptimInfo, ...] = (
         factory="schedulefree:AdamWScheduleFree",
         defaults={"lr": 2.5e-3, "betas": _ADAM, "weight_decay": 0.0, "warmup_steps": 0},
         has_betas=True,
-        has_eps=True,
         has_train_eval_mode=True,
         adaptive=True,
-        foreach=True,
         extra="schedulefree",
         package="schedulefree",
         aliases=("schedulefree_adamw", "schedule_free_adamw", "sf_adamw", "adamw_schedulefree"),
@@ -154,7 +136,6 @@ BUILTIN_OPTIMIZERS: tuple[OptimInfo, ...] = (
         defaults={"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0, "warmup_steps": 0},
         has_momentum=True,
         has_train_eval_mode=True,
-        foreach=True,
         extra="schedulefree",
         package="schedulefree",
         aliases=("schedulefree_sgd", "schedule_free_sgd", "sf_sgd", "sgd_schedulefree"),

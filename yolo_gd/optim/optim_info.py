@@ -38,15 +38,14 @@ class OptimInfo:
             both.
         has_momentum: param groups carry an SGD/RMSprop-style ``momentum`` key (what Ultralytics' warmup ramps).
         has_betas: Adam-style ``betas``; ``beta1`` plays momentum's role.
-        has_eps: takes an ``eps`` numerical-stability term.
-        needs_closure: ``step()`` must be given a closure that re-evaluates the loss.
+        needs_closure: ``step()`` must be given a closure that re-evaluates the loss. yolo_gd's optimizer step
+            never passes one, so :func:`~yolo_gd.optim.registry.resolve_optimizer` refuses such an optimizer.
         has_train_eval_mode: schedule-free style: ``optimizer.train()`` before training steps and ``optimizer.eval()``
             before evaluating or saving, because the parameters hold a different point in each mode.
         adaptive: per-element step sizes that do not scale with the gradient (Adam family, RMSprop, Adagrad, Lion):
             Ultralytics' bias warmup starting at ``warmup_bias_lr=0.1`` assumes SGD and would blow these up, so the
             bias warmup start defaults to 0 for them (as Ultralytics' ``optimizer=auto`` does).
         fused_on_cuda: torch offers ``fused=True`` on CUDA for this class; ``build_optimizer`` turns it on there.
-        foreach: the constructor accepts ``foreach=``.
         extra: the ``yolo_gd`` pip extra that installs the optimizer's package, ``None`` for always-present ones.
         package: the pip distribution name of that package (for the "install it" message).
         muon_groups: the optimizer expects Muon-style groups (``build_param_groups(..., muon=True)``).
@@ -59,12 +58,10 @@ class OptimInfo:
     defaults: Mapping[str, Any] = field(default_factory=dict, hash=False)
     has_momentum: bool = False
     has_betas: bool = False
-    has_eps: bool = False
     needs_closure: bool = False
     has_train_eval_mode: bool = False
     adaptive: bool = False
     fused_on_cuda: bool = False
-    foreach: bool = False
     extra: str | None = None
     package: str | None = None
     muon_groups: bool = False
@@ -145,18 +142,16 @@ def info_from_class(cls: type, name: str) -> OptimInfo:
     defaults = {"lr": lr_default} if isinstance(lr_default, (int, float)) and not isinstance(lr_default, bool) else {}
     step_sig = signature_params(getattr(cls, "step", None)) if hasattr(cls, "step") else None
     closure = (step_sig or {}).get("closure")
-    has_betas, has_eps = "betas" in sig, "eps" in sig
+    has_betas = "betas" in sig
     return OptimInfo(
         name=name,
         factory=lambda: cls,
         defaults=defaults,
         has_momentum="momentum" in sig,
         has_betas=has_betas,
-        has_eps=has_eps,
         needs_closure=closure is not None and closure.default is inspect.Parameter.empty,
         has_train_eval_mode=callable(getattr(cls, "train", None)) and callable(getattr(cls, "eval", None)),
-        adaptive=has_betas or has_eps,
-        foreach="foreach" in sig,
+        adaptive=has_betas or "eps" in sig,
         summary=f"{cls.__module__}.{cls.__qualname__} (flags read from its signature)",
     )
 

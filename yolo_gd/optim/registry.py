@@ -79,7 +79,21 @@ def resolve_optimizer(spec: Any) -> OptimInfo:
     ``spec`` may be a registered name or alias, an import path ``'package.module:Class'`` (imported now, so a typo
     fails before training), a ``torch.optim.Optimizer`` subclass, a callable ``param_groups -> Optimizer`` (it
     receives the param groups, each with its own ``lr``), or an :class:`OptimInfo` (returned as is).
+
+    An optimizer whose ``step()`` needs a closure is refused here (:class:`UserError`): yolo_gd's optimizer step
+    calls ``step()`` without one, as Ultralytics does.
     """
+    info = _resolve(spec)
+    if info.needs_closure:
+        raise UserError(
+            f"optimizer '{info.name}' needs a closure in step() (a function that re-evaluates the loss), but "
+            "yolo_gd steps the optimizer once per batch without one, as Ultralytics does: use an optimizer whose "
+            "step() works without a closure"
+        )
+    return info
+
+
+def _resolve(spec: Any) -> OptimInfo:
     if isinstance(spec, OptimInfo):
         return spec
     if isinstance(spec, str):
