@@ -8,14 +8,14 @@ Ultralytics (``BaseTrainer.build_optimizer``, ``engine/trainer.py`` 1155-1246) w
 - ``bias``: every name containing ``bias``: no decay (and, during warmup, an LR falling from ``warmup_bias_lr``);
 - ``muon`` (MuSGD only): every 2-D or 4-D parameter, checked first; these get Muon's orthogonalized update.
 
-in that group order. :func:`build_param_groups` reproduces the same parameters in the same order, so an optimizer
-built over them steps exactly as Ultralytics' own. Two deliberate differences: frozen parameters
-(``requires_grad=False``, e.g. the DFL conv that Ultralytics always freezes) are left out, where Ultralytics keeps
-them in its groups with no gradient (torch skips a parameter without gradient, so the steps are the same), and a
-parameter shared between modules is listed once, where Ultralytics would list it twice.
+in that group order. :func:`build_param_groups` reproduces the same parameters in the same order, frozen ones
+included: Ultralytics keeps the always-frozen DFL conv (``.dfl``, ``requires_grad=False``) and any layer frozen with
+``freeze=`` in its groups (torch skips a parameter without gradient, so the steps are the same), and a DDP rank that
+loads our checkpoint's optimizer state into its own optimizer matches parameters by position. The one deliberate
+difference: a parameter shared between modules is listed once, where Ultralytics would list it twice.
 
-On top, :class:`~yolo_gd.optim.group_rules.GroupRule` s give parameters matching a glob their own group with LR
-and weight-decay multipliers (layer-wise LR, a head at 3x, ...), appended after the base groups, and
+On top, :class:`~yolo_gd.optim.group_rules.GroupRule` s give trainable parameters matching a glob their own group
+with LR and weight-decay multipliers (layer-wise LR, a head at 3x, ...), appended after the base groups, and
 :func:`describe_groups` shows every group's effective hyperparameters before training starts. Pure module
 ("floor 1"): no Ultralytics import.
 """
@@ -82,14 +82,14 @@ class _Param(NamedTuple):
 
 
 def _classify(model: nn.Module, muon: bool) -> list[_Param]:
-    """Every trainable parameter in Ultralytics' iteration order (a shared parameter once)."""
+    """Every parameter, frozen ones included, in Ultralytics' iteration order (a shared parameter once)."""
     bn = _norm_layers()
     boosted = _boosted_ids(model) if muon else set()
     seen: set[int] = set()
     out = []
     for module_name, module in model.named_modules():
         for param_name, param in module.named_parameters(recurse=False):
-            if not param.requires_grad or id(param) in seen:
+            if id(param) in seen:
                 continue
             seen.add(id(param))
             fullname = f"{module_name}.{param_name}" if module_name else param_name
@@ -118,7 +118,7 @@ def _boosted_ids(model: nn.Module) -> set[int]:
 
 
 def _owners(params: Sequence[_Param], rules: Sequence[GroupRule]) -> list[int | None]:
-    """The rule owning each trainable parameter."""
+    """The rule owning each parameter; frozen parameters stay in their base group (where Ultralytics has them)."""
     trainable = [i for i, p in enumerate(params) if p.param.requires_grad]
     if not trainable:
         raise UserError("the model has no trainable parameters (requires_grad=True): nothing to optimize")
@@ -158,11 +158,12 @@ def build_param_groups(
     gets the falling warmup LR), ``name`` and ``param_names`` (torch >= 2.6 keeps this key through ``state_dict``).
 
     Order: the base groups first, exactly as Ultralytics makes them (``weight``, ``bn``, ``bias``, even when empty, so
-    positions match its optimizer), then one group per (rule, tag) that got parameters, named ``'<tag>:<rule>'``.
-    With ``muon=True`` (for MuSGD) every group is preceded by its 3x-lr head part as in Ultralytics (``[weight 3x,
-    weight, bn 3x, bn, bias 3x, bias, muon 3x, muon]``, then rule groups likewise), and ``muon`` groups carry
-    ``use_muon=True``. Weight decay goes to ``weight`` and ``muon`` groups only; ``weight_decay`` is the already
-    batch-scaled value (see :func:`scale_weight_decay`).
+    positions match its optimizer; frozen parameters included, in place), then one group per (rule, tag) that got
+    parameters, named ``'<tag>:<rule>'``; rules match trainable parameters only. With ``muon=True`` (for MuSGD)
+    every group is preceded by its 3x-lr head part as in Ultralytics (``[weight 3x, weight, bn 3x, bn, bias 3x,
+    bias, muon 3x, muon]``, then rule groups likewise), and ``muon`` groups carry ``use_muon=True``. Weight decay
+    goes to ``weight`` and ``muon`` groups only; ``weight_decay`` is the already batch-scaled value (see
+    :func:`scale_weight_decay`).
     """
     lr = finite_number(lr, "lr")
     if lr <= 0:
