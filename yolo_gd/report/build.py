@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from yolo_gd.ablate.manifest import read_manifest
 from yolo_gd.report.plots import PLOTS, plot_sweep
 from yolo_gd.report.stats import NO_CI, finite
 from yolo_gd.report.tables import (
-    MAP, Trial, config_order, load_trials, read_manifest, summary_table, trials_table,
+    MAP, TrialResult, config_order, load_trials, summary_table, trials_table,
 )
 
 __all__ = ["ReportPaths", "build_report", "format_summary"]
@@ -197,7 +198,7 @@ def _html(blocks: list[tuple], title: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------- report content
-def _budget(trials: list[Trial]) -> str:
+def _budget(trials: list[TrialResult]) -> str:
     """Training settings shared by the main trials (from their args.yaml; 'varies' where they differ) and the
     devices the runner put them on (args.yaml often says only device='' for "pick one")."""
     devices = sorted({str(t.device) for t in trials if t.stage == "main" and t.device})
@@ -217,7 +218,7 @@ def _budget(trials: list[Trial]) -> str:
     return ", ".join(parts + ([dev] if dev else []))
 
 
-def _protocol(manifest: dict, configs: list[str], trials: list[Trial]) -> list[tuple]:
+def _protocol(manifest: dict, configs: list[str], trials: list[TrialResult]) -> list[tuple]:
     blocks: list[tuple] = [("h2", "What was compared")]
     main = [t for t in trials if t.stage == "main"]
     seeds = sorted({t.seed for t in main if t.seed is not None})

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from yolo_gd.plotting import finish_figure, trailing_mean
-from yolo_gd.report.tables import MAP, Trial
+from yolo_gd.report.tables import MAP, TrialResult
 
 __all__ = ["PLOTS", "config_colors", "plot_sweep"]
 
@@ -71,7 +71,7 @@ def _draw(ax, curves, color: str, label: str, marker: str | None = None, lw: flo
     return True
 
 
-def _label(config: str, trials: list[Trial], shared_note: bool = False) -> str:
+def _label(config: str, trials: list[TrialResult], shared_note: bool = False) -> str:
     n = len(trials)
     text = f"{config} ({n} seed{'s' if n != 1 else ''})"
     if shared_note and any(t.shared_device for t in trials):
@@ -79,7 +79,7 @@ def _label(config: str, trials: list[Trial], shared_note: bool = False) -> str:
     return text
 
 
-def _step_curves(trials: list[Trial], column: Callable[[pd.DataFrame], str | None], log: bool = False):
+def _step_curves(trials: list[TrialResult], column: Callable[[pd.DataFrame], str | None], log: bool = False):
     """Per trial: ``(step, smoothed value)`` of the column ``column(steps)`` picks (trials without it left out)."""
     out = []
     for t in trials:
@@ -127,7 +127,7 @@ def plot_loss(groups, colors, out: Path, target=None):
                        subtitle="line: mean over seeds of a trailing mean (~5% of steps); band: min-max over seeds")
 
 
-def _clip_values(trials: list[Trial]) -> set[float]:
+def _clip_values(trials: list[TrialResult]) -> set[float]:
     vals = set()
     for t in trials:
         if not t.steps.empty and "clip" in t.steps:
@@ -270,7 +270,7 @@ PLOTS: dict[str, tuple[Callable, str]] = {
 }
 
 
-def plot_sweep(trials: list[Trial], configs: list[str], out_dir: str | os.PathLike,
+def plot_sweep(trials: list[TrialResult], configs: list[str], out_dir: str | os.PathLike,
                target: dict | None = None) -> dict[str, Path]:
     """Write every plot that has data into ``out_dir``; returns ``{stem: path}`` in :data:`PLOTS` order.
 
