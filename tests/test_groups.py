@@ -63,6 +63,32 @@ def tiny_model() -> nn.Module:
 # ----------------------------------------------------------------------------------------- Ultralytics' grouping
 
 
+def _host_default_optimizer(model: nn.Module):
+    """Ultralytics' own ``BaseTrainer.build_optimizer`` with its default configuration (optimizer=SGD)."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.engine.trainer import BaseTrainer
+    from ultralytics.utils import DEFAULT_CFG
+
+    args = get_cfg(DEFAULT_CFG)
+    stand_in = SimpleNamespace(args=args, data={"nc": 3})
+    return BaseTrainer.build_optimizer(stand_in, model, name="SGD", lr=args.lr0, momentum=args.momentum,
+                                       decay=args.weight_decay)
+
+
+def test_default_layout_is_the_hosts_frozen_dfl_included(yolo11n):
+    """Same groups, tags, parameters (by identity) and order as the host's own optimizer, the always-frozen DFL
+    conv included: under DDP a rank loads our checkpoint's optimizer state into the host's optimizer by position."""
+    host = _host_default_optimizer(yolo11n).param_groups
+    ours = build_param_groups(yolo11n, lr=LR, weight_decay=DECAY)
+    assert len(ours) == len(host) == 3
+    assert [g["param_group"] for g in ours] == [g["param_group"] for g in host] == ["weight", "bn", "bias"]
+    for o, h in zip(ours, host):
+        assert _ids(o["params"]) == _ids(h["params"])
+    dfl = yolo11n.model[-1].dfl.conv.weight
+    assert not dfl.requires_grad and id(dfl) in _ids(ours[0]["params"])
+    assert sum(len(g["params"]) for g in ours) == len(list(yolo11n.parameters()))
+
+
 def test_groups_match_ultralytics(yolo11n):
     native = _native(yolo11n, "SGD")
     ours = build_param_groups(yolo11n, lr=LR, weight_decay=DECAY)
@@ -72,11 +98,9 @@ def test_groups_match_ultralytics(yolo11n):
         "bias",
     ]
     for o, n in zip(ours, native.param_groups):
-        # Ultralytics keeps frozen parameters (the DFL conv) in its groups; we leave them out
-        assert _ids(o["params"]) == _ids(p for p in n["params"] if p.requires_grad)
+        assert _ids(o["params"]) == _ids(n["params"])  # frozen parameters (the DFL conv) included, in place
         assert o["lr"] == n["lr"] and o["weight_decay"] == n["weight_decay"]
         assert o["initial_lr"] == o["lr"]
-    assert sum(len(g["params"]) for g in ours) == sum(p.requires_grad for p in yolo11n.parameters())
 
 
 def test_param_names_are_ultralytics_fullnames(yolo11n):
@@ -86,16 +110,18 @@ def test_param_names_are_ultralytics_fullnames(yolo11n):
         assert len(g["param_names"]) == len(g["params"])
         assert all(named[n] is p for n, p in zip(g["param_names"], g["params"]))
     assert ours[0]["param_names"][0] == "model.0.conv.weight"
-    assert "model.23.dfl.conv.weight" not in sum((g["param_names"] for g in ours), [])
+    assert "model.23.dfl.conv.weight" in ours[0]["param_names"]
 
 
-def test_frozen_parameters_excluded(yolo11n):
+def test_frozen_parameters_stay_in_place(yolo11n):
+    """Layers frozen with Ultralytics' ``freeze=`` stay in their groups too, where the host keeps them."""
     model = copy.deepcopy(yolo11n)
     for p in model.model[0].parameters():
         p.requires_grad = False
-    names = sum((g["param_names"] for g in build_param_groups(model, lr=LR, weight_decay=DECAY)), [])
-    assert not [n for n in names if n.startswith("model.0.")]
-    assert "model.1.conv.weight" in names
+    host = _native(model, "SGD").param_groups
+    ours = build_param_groups(model, lr=LR, weight_decay=DECAY)
+    assert [_ids(g["params"]) for g in ours] == [_ids(g["params"]) for g in host]
+    assert ours[0]["param_names"][0] == "model.0.conv.weight"
 
 
 def test_no_trainable_parameters_is_an_error():
@@ -128,7 +154,7 @@ def test_muon_groups_match_ultralytics(model_name, request):
     assert len(ours) == len(native.param_groups) == 8
     assert [g["param_group"] for g in ours] == [g["param_group"] for g in native.param_groups]
     for o, n in zip(ours, native.param_groups):
-        assert _ids(o["params"]) == _ids(p for p in n["params"] if p.requires_grad)
+        assert _ids(o["params"]) == _ids(n["params"])  # the frozen DFL conv included (a 4-D muon parameter)
         assert o["lr"] == n["lr"] and o["weight_decay"] == n["weight_decay"]
         assert o.get("use_muon", False) == n["use_muon"]
     assert [g["lr"] for g in ours[::2]] == [LR * MUON_HEAD_LR_MULT] * 4  # the head's class branch at 3x
@@ -152,7 +178,7 @@ def test_musgd_steps(model_name, request):
     for group in opt.param_groups:
         for name, p in zip(group["param_names"], group["params"]):
             assert torch.isfinite(p).all()
-            assert not torch.equal(before[name], after[name]), name
+            assert torch.equal(before[name], after[name]) != p.requires_grad, name  # frozen ones (in groups) stay
     frozen = [n for n, p in after.items() if not p.requires_grad]  # yolo11n's DFL conv; yolo26n has none
     assert all(torch.equal(before[n], after[n]) for n in frozen)
 
@@ -173,11 +199,15 @@ def test_rule_multipliers_and_tags(yolo11n):
     head = by_name["weight:model.23.*"]
     assert head["lr"] == LR * 3.0 and head["weight_decay"] == 0.0
     assert all(n.startswith("model.23.") for n in head["param_names"])
+    trainable = {n for n, p in yolo11n.named_parameters() if p.requires_grad}
     for g in groups[:3]:
-        assert not any(n.startswith(("model.0.", "model.23.")) for n in g["param_names"])
-    # every trainable parameter exactly once
+        assert not any(n.startswith(("model.0.", "model.23.")) for n in g["param_names"] if n in trainable)
+    # rules take trainable parameters only: the frozen DFL conv stays in the base 'weight' group, where the host has it
+    assert "model.23.dfl.conv.weight" in groups[0]["param_names"]
+    assert not any("dfl" in n for g in groups[3:] for n in g["param_names"])
+    # every parameter exactly once
     ids = [id(p) for g in groups for p in g["params"]]
-    assert len(ids) == len(set(ids)) == sum(p.requires_grad for p in yolo11n.parameters())
+    assert len(ids) == len(set(ids)) == len(list(yolo11n.parameters()))
 
 
 def test_first_matching_rule_wins(yolo11n):
@@ -292,7 +322,8 @@ def test_param_names_survive_state_dict(yolo11n):
     for a, b in zip(opt.param_groups, fresh.param_groups):
         assert a["param_names"] == b["param_names"] and a["initial_lr"] == b["initial_lr"]
         for p, q in zip(a["params"], b["params"]):
-            assert torch.equal(opt.state[p]["momentum_buffer"], fresh.state[q]["momentum_buffer"])
+            if p.requires_grad:  # a frozen parameter (the DFL conv) never steps: no state
+                assert torch.equal(opt.state[p]["momentum_buffer"], fresh.state[q]["momentum_buffer"])
 
 
 # ------------------------------------------------------------------------------------------ weight-decay scale

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,12 +91,41 @@ def test_plot_without_clip_or_update_columns(tmp_path):
         assert_png(p)
 
 
-def test_plot_keeps_latest_attempt_only(tmp_path):
+def _saved_figures(monkeypatch) -> dict:
+    """File name -> the Figure saved under it, for every figure saved while the test runs."""
+    from matplotlib.figure import Figure
+
+    saved, save = {}, Figure.savefig
+
+    def record(fig, path, *args, **kwargs):
+        saved[Path(path).name] = fig
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return saved
+
+
+def _line(ax, label: str):
+    return next(line for line in ax.get_lines() if line.get_label() == label)
+
+
+def test_plot_keeps_latest_attempt_only(tmp_path, monkeypatch):
+    """Steps 5-9 were redone (a NaN recovery or OOM retry): only the redone rows are plotted, exactly."""
     df = synthetic_steps(n_epochs=1, per_epoch=10)
     redo = df.iloc[5:].copy()
     redo["attempt"] = 1
+    redo["lr/weight"] = [0.5, 0.4, 0.3, 0.2, 0.1]
+    redo["grad_norm"] = [50.0, 40.0, 30.0, 20.0, 10.0]
+    saved = _saved_figures(monkeypatch)
     paths = plot_steps(pd.concat([df, redo], ignore_index=True), tmp_path)
     assert len(paths) == 4
+
+    lr = _line(saved["lr_momentum.png"].axes[0], "weight")
+    assert lr.get_xdata().tolist() == list(range(10))
+    assert lr.get_ydata().tolist() == [*df["lr/weight"].iloc[:5], 0.5, 0.4, 0.3, 0.2, 0.1]
+    gn = _line(saved["grad_norm.png"].axes[0], "global (pre-clip)")
+    assert gn.get_xdata().tolist() == list(range(10))
+    assert gn.get_ydata().tolist() == [*df["grad_norm"].iloc[:5], 50.0, 40.0, 30.0, 20.0, 10.0]
 
 
 def test_empty_run_writes_nothing(tmp_path):

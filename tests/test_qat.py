@@ -54,6 +54,7 @@ def qat_run(float_ckpt, tiny_data, tmp_path_factory):
         seen.update(
             optimizer_ids=[id(p) for g in trainer.optimizer.param_groups for p in g["params"]],
             trainable_ids={id(p) for p in trainer.model.parameters() if p.requires_grad},
+            parameter_ids={id(p) for p in trainer.model.parameters()},
             quantized_weight_ids={id(m.weight) for m in trainer.model.modules()
                                   if isinstance(getattr(m, "weight_quantizer", None), TensorQuantizer)
                                   and m.weight_quantizer.is_enabled},
@@ -179,15 +180,16 @@ def test_onnx_output_matches_fake_quant_pytorch(qat_run, float_ckpt):
 
 
 def test_optimizer_params_are_the_quantized_models(qat_run):
-    """The injected optimizer updates exactly the fake-quantized model's trainable parameters (seen at
-    ``on_train_start`` of the fine-tune): ModelOpt's calibration runs before the optimizer is built."""
+    """The injected optimizer holds exactly the fake-quantized model's parameters (seen at ``on_train_start`` of
+    the fine-tune), frozen ones in place as in Ultralytics' groups: ModelOpt's calibration runs before the optimizer
+    is built."""
     seen = qat_run.seen
     assert seen, "the on_train_start callback did not run"
     assert seen["injected"]  # yolo_gd's optimizer, not Ultralytics' own
     assert seen["quantizers"] == qat_run.quantizers > 0  # the trainer's model holds ModelOpt TensorQuantizers
     ids = seen["optimizer_ids"]
     assert len(ids) == len(set(ids))  # no parameter in two groups
-    assert set(ids) == seen["trainable_ids"]
+    assert set(ids) == seen["parameter_ids"] and seen["trainable_ids"] < set(ids)  # (the DFL conv is frozen)
     assert seen["quantized_weight_ids"] and seen["quantized_weight_ids"] <= set(ids)  # quantized convs' weights
 
 

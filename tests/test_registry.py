@@ -117,8 +117,6 @@ def test_flags_agree_with_signature(name):
     assert takes is not None, "a registered optimizer has an explicit signature"
     assert info.has_momentum == ("momentum" in takes)
     assert info.has_betas == ("betas" in takes)
-    assert info.has_eps == ("eps" in takes)
-    assert info.foreach == ("foreach" in takes)
     if info.fused_on_cuda:
         assert "fused" in takes
     assert set(info.defaults) <= set(takes), f"defaults {set(info.defaults) - set(takes)} not taken"
@@ -127,7 +125,7 @@ def test_flags_agree_with_signature(name):
     closure = inspect.signature(cls.step).parameters.get("closure")
     assert info.needs_closure == (closure is not None and closure.default is inspect.Parameter.empty)
     assert info.name == name and info.summary
-    if info.has_betas or info.has_eps:
+    if info.has_betas or "eps" in takes:
         assert info.adaptive  # Adam-family/RMSprop/Adagrad/Lion step sizes do not scale with the gradient
 
 
@@ -312,21 +310,36 @@ def test_no_parameters_is_an_error():
 def test_import_path_spec():
     info = resolve_optimizer("torch.optim:SGD")
     assert info.name == "torch.optim:SGD"
-    assert info.has_momentum and not info.has_betas and info.foreach and not info.fused_on_cuda
+    assert info.has_momentum and not info.has_betas and not info.fused_on_cuda
     assert info.defaults == {"lr": 0.001}  # torch's own default, not Ultralytics'
     model = tiny_model()
     opt = build_optimizer(info, build_param_groups(model, lr=0.1, weight_decay=0.0), momentum=0.9)
     assert isinstance(opt, torch.optim.SGD) and opt.defaults["momentum"] == 0.9 and not opt.defaults["nesterov"]
     adam = resolve_optimizer("torch.optim:AdamW")
-    assert adam.has_betas and adam.has_eps and adam.adaptive and not adam.has_momentum
+    assert adam.has_betas and adam.adaptive and not adam.has_momentum
 
 
 def test_import_path_with_train_eval_mode():
     require("schedulefree")
     info = resolve_optimizer("schedulefree:SGDScheduleFree")
     assert info.has_train_eval_mode and info.has_momentum and not info.needs_closure
-    closure = resolve_optimizer("schedulefree:SGDScheduleFreeClosure")
-    assert closure.needs_closure and not closure.has_train_eval_mode
+    with pytest.raises(UserError, match="needs a closure"):  # its step(closure) has no default
+        resolve_optimizer("schedulefree:SGDScheduleFreeClosure")
+
+
+def test_an_optimizer_that_needs_a_closure_is_refused():
+    """yolo_gd's step calls ``optimizer.step()`` without a closure: refuse such an optimizer before training."""
+
+    class NeedsClosure(torch.optim.SGD):
+        def step(self, closure):  # no default: a closure is required
+            return super().step(closure)
+
+    with pytest.raises(UserError, match=r"optimizer 'NeedsClosure' needs a closure in step\(\)"):
+        resolve_optimizer(NeedsClosure)
+    info = OptimInfo(name="needs_closure", factory=lambda: NeedsClosure, needs_closure=True)
+    with pytest.raises(UserError, match="needs a closure"):
+        resolve_optimizer(info)
+    assert not resolve_optimizer(torch.optim.SGD).needs_closure  # closure=None: optional, fine
 
 
 @pytest.mark.parametrize(
@@ -350,7 +363,7 @@ def test_bad_import_paths(path, message):
 
 def test_class_spec():
     info = resolve_optimizer(torch.optim.RMSprop)
-    assert info.name == "RMSprop" and info.has_momentum and info.has_eps
+    assert info.name == "RMSprop" and info.has_momentum and info.adaptive
     with pytest.raises(UserError, match="not a torch.optim.Optimizer subclass"):
         resolve_optimizer(nn.Linear)
     with pytest.raises(UserError, match="must be a name"):

@@ -89,14 +89,15 @@ def test_a_reused_pid_is_never_taken_for_a_stale_trial():
 def test_a_stale_trial_process_is_stopped_before_resuming(tmp_path, tiny_data):
     """A trial left 'running' whose process is still alive (same pid and start time) is killed and requeued; a
     process that merely reuses a recorded pid is left alone."""
-    from yolo_gd.ablate.runner import _Runner
+    from yolo_gd.ablate.local_backend import LocalBackend
     from yolo_gd.ablate.spec import load_spec
+    from yolo_gd.ablate.sweep_runner import SweepRunner
 
     spec = _spec(tmp_path, tiny_data, "stale", ["sgd"], extra="")
     spec.write_text(spec.read_text().replace("seeds: [0]", "seeds: [0, 1]"))
     sweep_dir = tmp_path / "runs" / "stale"
     sweep_dir.mkdir(parents=True)
-    runner = _Runner(load_spec(spec), spec, sweep_dir, ["cpu"], lambda line: None, False, 30.0, 0.1)
+    runner = SweepRunner(load_spec(spec), spec, sweep_dir, LocalBackend(["cpu"]), lambda line: None, False, 30.0, 0.1)
     sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
     stale = subprocess.Popen(sleep, start_new_session=True)
     stranger = subprocess.Popen(sleep, start_new_session=True)

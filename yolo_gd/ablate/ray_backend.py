@@ -1,9 +1,10 @@
 """The Ray backend (``backend='ray'``): the same sweep, each trial a Ray task on a local Ray instance or a cluster.
 
-Everything but where a trial runs is the local runner's (:class:`yolo_gd.ablate.runner._Runner`): the trial
-expansion, the manifest and its updates, the resume rules (``done`` skipped, ``running`` left by a dead driver
-resumed from ``last.pt``, ``failed`` retried with ``retry_failed=True``), the sweep lock, the tuned protocol, the
-progress lines and the report. Each trial is one Ray task (``num_cpus=1``; ``num_gpus=1/per_device`` for GPU
+Everything but where a trial runs is the sweep runner's (:class:`~yolo_gd.ablate.sweep_runner.SweepRunner`, which
+this backend serves through the :class:`~yolo_gd.ablate.backend.TrialBackend` protocol): the trial expansion, the
+manifest and its updates, the resume rules (``done`` skipped, ``running`` left by a dead driver resumed from
+``last.pt``, ``failed`` retried with ``retry_failed=True``), the sweep lock, the tuned protocol, the progress lines
+and the report. Each trial is one Ray task (``num_cpus=1``; ``num_gpus=1/per_device`` for GPU
 trials, ``0`` on CPU; no automatic retries) that runs the SAME worker as the local backend,
 ``python -m yolo_gd.ablate.worker <dir>/trial.json``, as a subprocess in its own process group with its output
 appended to ``<dir>/trial.log``, and returns its exit code; the driver collects finished tasks with ``ray.wait``.
@@ -30,20 +31,21 @@ appended to ``<dir>/trial.log``, and returns its exit code; the driver collects 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from yolo_gd.ablate.backend import LOG_NAME, Finished, Placement, Running
 from yolo_gd.ablate.processes import KILL_GRACE
-from yolo_gd.ablate.runner import LOG_NAME, TRIAL_JSON, _Runner, _sigterm_as_interrupt
-from yolo_gd.ablate.slots import attempt_header, device_slots, format_duration, mark_started
+from yolo_gd.ablate.slots import attempt_header, device_slots
+from yolo_gd.ablate.sweep_runner import SweepRunner, sigterm_as_interrupt
 from yolo_gd.errors import UserError
 
-__all__ = ["RayPlan", "ray_plan"]
+__all__ = ["RayBackend", "RayPlan", "ray_plan"]
 
 #: Object store of a private local instance: the tasks pass only their exit codes (Ray's minimum is 75 MiB).
 LOCAL_OBJECT_STORE = 100 * 1024 * 1024
@@ -112,15 +114,13 @@ class RayPlan:
     def run(self, sweep, spec_path: Path, sweep_dir: Path, say, retry_failed: bool, status_every: float,
             poll_interval: float) -> None:
         ray = _import_ray()
-        with self._connected(ray) as parallel, _sigterm_as_interrupt():  # (after ray.init, which sets its own)
+        with self._connected(ray) as parallel, sigterm_as_interrupt():  # (after ray.init, which sets its own)
             kind = "gpu" if self.gpu else "cpu"
             where = "local Ray instance" if self.local else f"Ray cluster {self.address}"
             say(f"[ablate] backend ray: {where}, {parallel} trial(s) at once, 1 {kind.upper()}"
                 f"{'' if not self.gpu or self.per_device == 1 else f'/{self.per_device}'} each")
-            runner = _RayRunner(sweep, spec_path, sweep_dir, [f"ray:{kind}"] * parallel, say, retry_failed,
-                                status_every, poll_interval)
-            runner.ray, runner.plan = ray, self
-            runner.run()
+            backend = RayBackend(ray, self, parallel)
+            SweepRunner(sweep, spec_path, sweep_dir, backend, say, retry_failed, status_every, poll_interval).run()
 
     @contextlib.contextmanager
     def _connected(self, ray):
@@ -208,27 +208,19 @@ def ray_plan(devices, workers: int, per_device: int, address: str | None) -> Ray
     return RayPlan(addr, gpu=True, per_device=per_device)  # a cluster: Ray picks the GPUs, ids are not used
 
 
-# ------------------------------------------------------------------------------------------------ the runner
+# ------------------------------------------------------------------------------------------------ the backend
 
 
-@dataclass
-class _Task:
-    """A trial running as a Ray task (what the status line and ``_finish`` read)."""
+class RayBackend:
+    """Trials as Ray tasks (one per trial the cluster runs at once): submitted, collected with ``ray.wait``,
+    cancelled on a stop. CPU trials, and GPU trials with ``per_device > 1``, share their device."""
 
-    name: str
-    ref: Any
-    log_offset: int
-    start: float
-    device: str
-
-
-class _RayRunner(_Runner):
-    """The local runner with ``_launch`` / ``_reap`` / ``_stop_all`` submitting, collecting and cancelling Ray
-    tasks; ``self.slots`` holds :class:`_Task` entries (one per trial the cluster runs at once)."""
-
-    ray: Any = None
-    plan: RayPlan | None = None
-    _remote: Any = None
+    def __init__(self, ray: Any, plan: RayPlan, parallel: int, cwd: str | None = None):
+        self.ray, self.plan = ray, plan
+        self.device = "gpu" if plan.gpu else "cpu"
+        self.slots = [f"ray:{self.device}"] * parallel
+        self.cwd = cwd if cwd is not None else os.getcwd()
+        self._remote: Any = None
 
     def _task(self):
         if self._remote is None:
@@ -237,78 +229,38 @@ class _RayRunner(_Runner):
                                                                    name="yolo_gd_trial")
         return self._remote
 
-    def _launch(self, name: str, slot: int) -> None:
-        t, rec = self.trials[name], self.m.trials[name]
-        device = "gpu" if self.plan.gpu else "cpu"
-        trial_dir = Path(rec.dir)
-        trial_dir.mkdir(parents=True, exist_ok=True)
-        kwargs = dict(t.kwargs)
-        if kwargs.get("data") in self.data:
-            kwargs["data"] = self.data[kwargs["data"]]
-        kwargs.update(project=str(self.sweep_dir), name=name, exist_ok=True, device="0" if self.plan.gpu else "cpu")
-        job = trial_dir / TRIAL_JSON
-        job.write_text(json.dumps({"name": name, "dir": str(trial_dir), "sweep": self.sweep.name,
-                                   "config": t.config, "seed": t.seed, "stage": t.stage, "kwargs": kwargs},
-                                  indent=1, default=str), encoding="utf-8")
-        now = time.time()
-        with open(trial_dir / LOG_NAME, "ab") as log:
+    def place(self, slot: int) -> Placement:
+        shares = self.device == "cpu" or self.plan.per_device > 1
+        return Placement(self.device, "0" if self.plan.gpu else "cpu", exclusive=not shares)
+
+    def start(self, name: str, job: Path, attempt: int, place: Placement, now: float) -> Running:
+        with open(job.parent / LOG_NAME, "ab") as log:
             offset = log.tell()
-            log.write(attempt_header(name, rec.attempts + 1, f"ray:{device}", now))
+            log.write(attempt_header(name, attempt, f"ray:{place.device}", now))
         ref = self._task().remote(str(job), self.cwd)
-        self.launched.add(name)
-        shares = device == "cpu" or self.plan.per_device > 1
-        others = [r for r in self.slots if r is not None and r.device == device] if shares else []
-        self.slots[slot] = _Task(name, ref, offset, time.monotonic(), device)
-        mark_started(self.m, name, others, now=now, device=device, kwargs=kwargs)
-        what = "submitted" if rec.attempts == 1 else f"resubmitted (attempt {rec.attempts})"
-        self.say(f"[ablate] {name}: {what} to Ray ({device})")
+        what = "submitted" if attempt == 1 else f"resubmitted (attempt {attempt})"
+        return Running(name, ref, offset, time.monotonic(), place.device, f"{what} to Ray ({place.device})")
 
-    def _reap(self) -> None:
-        running = {r.ref: i for i, r in enumerate(self.slots) if r is not None}
-        if not running:
-            return
-        ready, _ = self.ray.wait(list(running), num_returns=len(running), timeout=0)
+    def finished(self, running: Sequence[Running]) -> list[Finished]:
+        by_ref = {r.handle: r for r in running}
+        ready, _ = self.ray.wait(list(by_ref), num_returns=len(by_ref), timeout=0)
+        done = []
         for ref in ready:
-            i = running[ref]
-            r, self.slots[i] = self.slots[i], None
             try:
-                rc = self.ray.get(ref)
+                done.append(Finished(by_ref[ref], code=int(self.ray.get(ref))))
             except Exception as e:  # noqa: BLE001  (the task itself failed: node died, folder not shared...)
-                self._task_failed(r, e)
-                continue
-            self._finish(r, int(rc))
+                cause = getattr(e, "cause", None) or e
+                lines = [ln for ln in str(cause).splitlines() if ln.strip()]
+                done.append(Finished(by_ref[ref], error=f"the Ray task failed ({type(cause).__name__}): "
+                                                        f"{lines[-1] if lines else ''} (rerun with retry_failed=True "
+                                                        f"to resume it)"))
+        return done
 
-    def _task_failed(self, r: _Task, e: Exception) -> None:
-        rec = self.m.trials[r.name]
-        took = time.monotonic() - r.start
-        rec.elapsed = float(rec.elapsed or 0.0) + took
-        rec.state, rec.finished = "failed", time.time()
-        cause = getattr(e, "cause", None) or e
-        lines = [ln for ln in str(cause).splitlines() if ln.strip()]
-        rec.reason = (f"the Ray task failed ({type(cause).__name__}): {lines[-1] if lines else ''} (rerun with "
-                      f"retry_failed=True to resume it)")
-        self.m.save()
-        self.say(f"[ablate] {r.name}: FAILED after {format_duration(took)}: {rec.reason}")
-        if rec.stage == "tune" and rec.tunes:
-            self._maybe_pick(rec.tunes)
-
-    def _stop_all(self, reason: str) -> None:
-        tasks = [r for r in self.slots if r is not None]
-        if not tasks:
-            return
-        for r in tasks:
+    def stop(self, running: Sequence[Running]) -> None:
+        for r in running:
             with contextlib.suppress(Exception):
-                self.ray.cancel(r.ref)  # KeyboardInterrupt in the task: it stops its trial's process group
+                self.ray.cancel(r.handle)  # KeyboardInterrupt in the task: it stops its trial's process group
         with contextlib.suppress(Exception):
-            _, left = self.ray.wait([r.ref for r in tasks], num_returns=len(tasks), timeout=KILL_GRACE + 5)
+            _, left = self.ray.wait([r.handle for r in running], num_returns=len(running), timeout=KILL_GRACE + 5)
             for ref in left:
                 self.ray.cancel(ref, force=True)
-        for i, r in enumerate(self.slots):
-            if r is None:
-                continue
-            rec = self.m.trials[r.name]
-            rec.elapsed = float(rec.elapsed or 0.0) + (time.monotonic() - r.start)
-            rec.state, rec.reason, rec.pid, rec.pid_started = "pending", reason, None, None
-            self.slots[i] = None
-        with contextlib.suppress(Exception):
-            self.m.save()

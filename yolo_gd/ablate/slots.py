@@ -7,30 +7,15 @@ per_device=2`` four GPU slots. A trial that starts on a device another running t
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import IO
 
+from yolo_gd.ablate.backend import Running
 from yolo_gd.ablate.manifest import Manifest
 from yolo_gd.ablate.spec import Sweep
 from yolo_gd.errors import UserError
 
 __all__ = ["Running", "device_slots", "eta", "format_duration", "mark_shared", "status_line"]
-
-
-@dataclass
-class Running:
-    """A trial running in a slot."""
-
-    name: str
-    proc: subprocess.Popen
-    log: IO[bytes]
-    log_offset: int
-    start: float
-    device: str
-
 
 def device_slots(devices, workers, per_device) -> list[str]:
     """One entry per parallel trial: the device it runs on."""

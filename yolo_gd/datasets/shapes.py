@@ -16,6 +16,8 @@ byte-identical files (PNG via OpenCV with a fixed compression level). The genera
 
 Atomicity: the dataset is written into a temporary sibling folder and renamed into place when complete, so an
 interrupted generation never leaves a folder that looks like a finished dataset.
+
+Layout: generation, the cache and the files here; drawing one image is :mod:`yolo_gd.datasets.shapes_draw`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import cv2
 import numpy as np
 import yaml
 
+from yolo_gd.datasets.shapes_draw import MIN_VISIBLE_FRACTION, render_image
 from yolo_gd.errors import UserError, unknown_name
 
 #: Shape classes the generator can draw, in no particular order (ids come from the ``classes`` argument).
@@ -42,17 +45,10 @@ DEFAULT_SHAPES = dict(n_train=256, n_val=64, imgsz=128, seed=0)
 #: Bumped whenever the drawing changes, so a dataset cached by an older version is not mistaken for a current one.
 GENERATOR_VERSION = 1
 
-#: A shape whose visible area falls below this fraction of its full area is not labelled.
-MIN_VISIBLE_FRACTION = 0.4
-
-_MIN_PIXELS = 6  # a labelled shape shows at least this many pixels ...
-_MIN_SIDE = 2  # ... and a visible box at least this many pixels wide and high
-_PLACEMENT_TRIES = 20
-_SHAPE_CONTRAST = 90.0  # min RGB distance between a shape's colour and the background under it
-_SHAPE_SEPARATION = 60.0  # min RGB distance between the colours of two shapes in one image
-_COLOUR_TRIES = 30
-_SUBPIXEL_SHIFT = 4  # fillPoly fixed-point bits: vertices at 1/16 px
 _SPLITS = ("train", "val")
+
+__all__ = ["DEFAULT_SHAPES", "GENERATOR_VERSION", "MIN_VISIBLE_FRACTION", "SHAPE_CLASSES", "default_shapes_dir",
+           "generate_shapes", "label_text", "render_image"]
 
 
 def default_shapes_dir() -> Path:
@@ -81,8 +77,8 @@ def generate_shapes(
     6 decimals; an image may have an empty label file if every placement failed), ``data.yaml``.
 
     ``classes`` picks the shapes and their ids (in order) from :data:`SHAPE_CLASSES`; a comma-separated string
-    works too (for command lines). ``min_size``/``max_size`` bound a shape's extent as a fraction of the image side; each image holds 1 to
-    ``max_objects`` shapes. With ``occlusion`` later shapes may cover earlier ones (a placement that would leave
+    works too (for command lines). ``min_size``/``max_size`` bound a shape's extent as a fraction of the image
+    side; each image holds 1 to ``max_objects`` shapes. With ``occlusion`` later shapes may cover earlier ones (a placement that would leave
     an earlier shape less than 40 % visible is rejected, and any shape below that is unlabelled); without it shapes
     never overlap. ``noise=False`` draws on a flat background without texture or pixel noise, so labels can be
     checked pixel-exactly (tests, debugging).
@@ -97,41 +93,8 @@ def generate_shapes(
     )
     out = Path(out_dir).expanduser().resolve()
     yaml_path = out / "data.yaml"
-    if out.exists() and not out.is_dir():
-        raise UserError(f"shapes out dir {out} is a file, not a folder: choose another out dir.")
-    if out.is_dir():
-        recorded = _recorded_generator(yaml_path)
-        if recorded == params and _is_complete(out, params):
-            _refresh_yaml_path(yaml_path, out, params)
-            return yaml_path
-        if recorded is None and any(out.iterdir()):
-            raise UserError(
-                f"shapes out dir {out} exists and is not a generated shapes dataset (no data.yaml with a "
-                f"'generator' key): choose another out dir, or empty it first."
-            )
-        if recorded is not None and recorded != params and not overwrite:
-            raise UserError(
-                f"shapes out dir {out} holds a dataset generated with different parameters "
-                f"({_describe_diff(recorded, params)}): pass overwrite=True to regenerate it, or choose another "
-                f"out dir."
-            )
-        # Left: an empty folder, a generated dataset we may replace, or an incomplete copy with our parameters.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        _write_dataset(tmp, out, params)
-        if out.exists():
-            shutil.rmtree(out)
-        try:
-            os.rename(tmp, out)
-        except OSError:
-            # Another process finished the same dataset first: use it if it is what we were asked for.
-            if _recorded_generator(yaml_path) == params and _is_complete(out, params):
-                return yaml_path
-            raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    if not _reuse(out, yaml_path, params, overwrite):
+        _write_atomically(out, yaml_path, params)
     return yaml_path
 
 
@@ -198,6 +161,32 @@ def _describe_diff(old: dict, new: dict) -> str:
 # --- the cache ----------------------------------------------------------------------------------------------------
 
 
+def _reuse(out: Path, yaml_path: Path, params: dict, overwrite: bool) -> bool:
+    """True if ``out`` already holds this dataset (complete); a :class:`UserError` if it holds something we must
+    not replace; False if it may be (re)generated: no folder, an empty one, an incomplete copy with our
+    parameters, or another generated dataset with ``overwrite``."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"shapes out dir {out} is a file, not a folder: choose another out dir.")
+    if not out.is_dir():
+        return False
+    recorded = _recorded_generator(yaml_path)
+    if recorded == params and _is_complete(out, params):
+        _refresh_yaml_path(yaml_path, out, params)
+        return True
+    if recorded is None and any(out.iterdir()):
+        raise UserError(
+            f"shapes out dir {out} exists and is not a generated shapes dataset (no data.yaml with a "
+            f"'generator' key): choose another out dir, or empty it first."
+        )
+    if recorded is not None and recorded != params and not overwrite:
+        raise UserError(
+            f"shapes out dir {out} holds a dataset generated with different parameters "
+            f"({_describe_diff(recorded, params)}): pass overwrite=True to regenerate it, or choose another "
+            f"out dir."
+        )
+    return False
+
+
 def _recorded_generator(yaml_path: Path) -> dict | None:
     """The ``generator:`` block of an existing ``data.yaml``, or None when there is none (or it is unreadable)."""
     try:
@@ -250,6 +239,25 @@ def _yaml_text(out: Path, params: dict) -> str:
 # --- writing ------------------------------------------------------------------------------------------------------
 
 
+def _write_atomically(out: Path, yaml_path: Path, params: dict) -> None:
+    """Generate into a temporary sibling folder, then rename it to ``out`` (replacing what is there)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        _write_dataset(tmp, out, params)
+        if out.exists():
+            shutil.rmtree(out)
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            # Another process finished the same dataset first: use it if it is what we were asked for.
+            if not (_recorded_generator(yaml_path) == params and _is_complete(out, params)):
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _write_dataset(tmp: Path, out: Path, params: dict) -> None:
     """Write every image and label into ``tmp``, then ``data.yaml`` last (``path`` already names ``out``)."""
     png = [cv2.IMWRITE_PNG_COMPRESSION, 3]
@@ -280,153 +288,3 @@ def label_text(boxes: list[tuple[int, int, int, int, int]], imgsz: int) -> str:
         w, h = (x1 - x0) / imgsz, (y1 - y0) / imgsz
         lines.append(f"{cls} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n")
     return "".join(lines)
-
-
-# --- drawing ------------------------------------------------------------------------------------------------------
-
-
-def render_image(
-    rng: np.random.Generator,
-    imgsz: int,
-    *,
-    kinds: list[str] | tuple[str, ...],
-    max_objects: int,
-    min_size: float,
-    max_size: float,
-    occlusion: bool,
-    noise: bool,
-) -> tuple[np.ndarray, list[tuple[int, int, int, int, int]]]:
-    """Draw one image; return it (uint8 BGR) and its boxes ``(cls, x0, y0, x1, y1)`` in pixels, x1/y1 exclusive.
-
-    ``kinds[i]`` is the shape drawn for class id ``i``.
-
-    Shapes are rasterised into masks first and painted from the masks, so the labels (taken from the visible
-    part of each mask) describe exactly the painted pixels.
-    """
-    background = _background(rng, imgsz, noise)
-    n_wanted = int(rng.integers(1, max_objects + 1))
-    shapes: list[dict] = []  # each: cls, full mask, visible mask, colour
-    for _ in range(n_wanted):
-        for _ in range(_PLACEMENT_TRIES):
-            cls = int(rng.integers(len(kinds)))
-            size = rng.uniform(min_size, max_size) * imgsz
-            mask = _rasterise(_place(_outline(kinds[cls], size, rng), imgsz, rng), imgsz)
-            area = int(np.count_nonzero(mask))
-            if area < _MIN_PIXELS:
-                continue
-            if not occlusion and any(np.any(mask & s["full"]) for s in shapes):
-                continue
-            covered = [s["visible"] & ~mask for s in shapes]
-            if any(np.count_nonzero(v) < MIN_VISIBLE_FRACTION * s["area"] for v, s in zip(covered, shapes)):
-                continue  # would hide too much of an earlier shape
-            for s, v in zip(shapes, covered):
-                s["visible"] = v
-            colour = _pick_colour(rng, background[mask.astype(bool)].mean(axis=0), [s["colour"] for s in shapes])
-            shapes.append(dict(cls=cls, full=mask, visible=mask.copy(), area=area, colour=colour))
-            break
-
-    image = background
-    for s in shapes:
-        image[s["full"].astype(bool)] = s["colour"]
-    if noise:
-        image = image + rng.normal(0.0, rng.uniform(2.0, 8.0), image.shape).astype(np.float32)
-    image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
-
-    boxes = []
-    for s in shapes:
-        visible = s["visible"]
-        n_visible = int(np.count_nonzero(visible))
-        if n_visible < _MIN_PIXELS or n_visible < MIN_VISIBLE_FRACTION * s["area"]:
-            continue
-        ys, xs = np.nonzero(visible)
-        x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
-        if x1 - x0 >= _MIN_SIDE and y1 - y0 >= _MIN_SIDE:
-            boxes.append((s["cls"], x0, y0, x1, y1))
-    return image, boxes
-
-
-def _outline(kind: str, size: float, rng: np.random.Generator) -> np.ndarray:
-    """Vertices (N, 2) of a shape about ``size`` px across, centred on the origin, randomly shaped and turned."""
-    r = size / 2
-    if kind == "rectangle":
-        w, h = r, r * rng.uniform(0.45, 1.0)
-        if rng.random() < 0.5:
-            w, h = h, w
-        pts, angle = np.array([[-w, -h], [w, -h], [w, h], [-w, h]]), rng.uniform(-20, 20)
-    elif kind == "circle":
-        t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
-        pts, angle = np.stack([r * np.cos(t), r * np.sin(t)], axis=1), 0.0
-    elif kind == "ellipse":
-        t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
-        b = r * rng.uniform(0.4, 0.65)
-        pts, angle = np.stack([r * np.cos(t), b * np.sin(t)], axis=1), rng.uniform(0, 180)
-    elif kind == "triangle":
-        t = np.deg2rad(np.array([90.0, 210.0, 330.0]) + rng.uniform(-15, 15, 3))
-        pts, angle = np.stack([r * np.cos(t), r * np.sin(t)], axis=1), rng.uniform(0, 360)
-    elif kind == "diamond":
-        w = r * rng.uniform(0.5, 0.75)
-        pts, angle = np.array([[0, -r], [w, 0], [0, r], [-w, 0]]), rng.uniform(-15, 15)
-    else:  # pragma: no cover - _validate rejects unknown kinds
-        raise ValueError(kind)
-    a = np.deg2rad(angle)
-    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    return pts @ rot.T
-
-
-def _place(pts: np.ndarray, imgsz: int, rng: np.random.Generator) -> np.ndarray:
-    """Shrink the outline if it is wider than the image, then move it to a random spot fully inside the image."""
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
-    extent = float((hi - lo).max())
-    if extent > imgsz - 1:
-        pts, lo, hi = pts * ((imgsz - 1) / extent), lo * ((imgsz - 1) / extent), hi * ((imgsz - 1) / extent)
-    offset = np.array([rng.uniform(-lo[0], imgsz - 1 - hi[0]), rng.uniform(-lo[1], imgsz - 1 - hi[1])])
-    return pts + offset
-
-
-def _rasterise(pts: np.ndarray, imgsz: int) -> np.ndarray:
-    """A uint8 0/1 mask of the filled polygon (8-connected, no anti-aliasing, sub-pixel vertices)."""
-    mask = np.zeros((imgsz, imgsz), np.uint8)
-    fixed = np.rint(pts * (1 << _SUBPIXEL_SHIFT)).astype(np.int32)
-    cv2.fillPoly(mask, [fixed], 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_SHIFT)
-    return mask
-
-
-def _background(rng: np.random.Generator, imgsz: int, noise: bool) -> np.ndarray:
-    """A float32 BGR background: flat without ``noise``, else gradient + smooth blotches + faint lines."""
-    base = rng.uniform(0, 255, 3).astype(np.float32)
-    if not noise:
-        return np.broadcast_to(base, (imgsz, imgsz, 3)).copy()
-    other = np.clip(base + rng.normal(0, 50, 3), 0, 255).astype(np.float32)
-    a = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.mgrid[0:imgsz, 0:imgsz].astype(np.float32) / (imgsz - 1)
-    t = xx * np.cos(a) + yy * np.sin(a)
-    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
-    image = base + (other - base) * t[..., None]
-    blotches = rng.normal(0, 18, (4, 4, 3)).astype(np.float32)
-    image += cv2.resize(blotches, (imgsz, imgsz), interpolation=cv2.INTER_CUBIC)
-    lines = image.copy()
-    for _ in range(int(rng.integers(2, 6))):
-        p0 = tuple(int(v) for v in rng.integers(0, imgsz, 2))
-        p1 = tuple(int(v) for v in rng.integers(0, imgsz, 2))
-        colour = tuple(float(v) for v in np.clip(base + rng.normal(0, 60, 3), 0, 255))
-        cv2.line(lines, p0, p1, colour, 1, cv2.LINE_8)
-    return np.clip(0.6 * image + 0.4 * lines, 0, 255)
-
-
-def _pick_colour(rng: np.random.Generator, under: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
-    """A random colour that contrasts with the background under the shape and with the other shapes' colours.
-
-    Draws up to ``_COLOUR_TRIES`` candidates and keeps the first that clears both margins, else the one with the
-    largest margin (deterministic either way).
-    """
-    best, best_margin = None, -np.inf
-    for _ in range(_COLOUR_TRIES):
-        c = rng.integers(0, 256, 3).astype(np.float32)
-        margin = float(np.linalg.norm(c - under)) - _SHAPE_CONTRAST
-        for o in others:
-            margin = min(margin, float(np.linalg.norm(c - o)) - _SHAPE_SEPARATION)
-        if margin >= 0:
-            return c
-        if margin > best_margin:
-            best, best_margin = c, margin
-    return best

@@ -8,29 +8,29 @@ Ultralytics (``BaseTrainer.build_optimizer``, ``engine/trainer.py`` 1155-1246) w
 - ``bias``: every name containing ``bias``: no decay (and, during warmup, an LR falling from ``warmup_bias_lr``);
 - ``muon`` (MuSGD only): every 2-D or 4-D parameter, checked first; these get Muon's orthogonalized update.
 
-in that group order. :func:`build_param_groups` reproduces the same parameters in the same order, so an optimizer
-built over them steps exactly as Ultralytics' own. Two deliberate differences: frozen parameters
-(``requires_grad=False``, e.g. the DFL conv that Ultralytics always freezes) are left out, where Ultralytics keeps
-them in its groups with no gradient (torch skips a parameter without gradient, so the steps are the same), and a
-parameter shared between modules is listed once, where Ultralytics would list it twice.
+in that group order. :func:`build_param_groups` reproduces the same parameters in the same order, frozen ones
+included: Ultralytics keeps the always-frozen DFL conv (``.dfl``, ``requires_grad=False``) and any layer frozen with
+``freeze=`` in its groups (torch skips a parameter without gradient, so the steps are the same), and a DDP rank that
+loads our checkpoint's optimizer state into its own optimizer matches parameters by position. The one deliberate
+difference: a parameter shared between modules is listed once, where Ultralytics would list it twice.
 
-On top, :class:`GroupRule` s give parameters matching a glob their own group with LR and weight-decay multipliers
-(layer-wise LR, a head at 3x, ...), and :func:`describe_groups` shows every group's effective hyperparameters before
-training starts. Pure module ("floor 1"): no Ultralytics import.
+On top, :class:`~yolo_gd.optim.group_rules.GroupRule` s give trainable parameters matching a glob their own group
+with LR and weight-decay multipliers (layer-wise LR, a head at 3x, ...), appended after the base groups, and
+:func:`describe_groups` shows every group's effective hyperparameters before training starts. Pure module
+("floor 1"): no Ultralytics import.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from yolo_gd.errors import UserError
+from yolo_gd.optim.checks import finite_number
+from yolo_gd.optim.group_rules import GroupRule, assign_rules, parse_rules
 
 __all__ = [
     "GROUP_TAGS",
@@ -41,6 +41,7 @@ __all__ = [
     "format_groups",
     "parse_rules",
     "scale_weight_decay",
+    "unwrap_model",
 ]
 
 GROUP_TAGS = ("weight", "bn", "bias")
@@ -52,12 +53,7 @@ MUON_HEAD_LR_MULT = 3.0
 _NO_DECAY = frozenset({"bn", "bias"})
 
 
-def _norm_layers() -> tuple[type, ...]:
-    # Ultralytics' own test: every class in torch.nn whose name contains "Norm" (BatchNorm2d, LayerNorm, GroupNorm...)
-    return tuple(v for k, v in nn.__dict__.items() if "Norm" in k)
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap_model(model: nn.Module) -> nn.Module:
     """Strip torch.compile (``_orig_mod``) and DataParallel/DDP (``module``), as Ultralytics' ``unwrap_model`` does."""
     while True:
         if isinstance(getattr(model, "_orig_mod", None), nn.Module):
@@ -68,121 +64,32 @@ def _unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
-# ------------------------------------------------------------------------------------------------------------ rules
-
-
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise UserError(f"{what} must be a finite number, not {value!r}")
-    return float(value)
-
-
-@dataclass(frozen=True)
-class GroupRule:
-    """Parameters whose full name matches ``pattern`` get their own group at ``lr * lr_mult``.
-
-    Args:
-        pattern: an ``fnmatch`` glob on the full parameter name as Ultralytics forms it
-            (``'model.0.conv.weight'``): ``'model.[0-9].*'`` is layers 0-9, ``'model.1?.*'`` layers 10-19. Matching is
-            case-sensitive.
-        lr_mult: learning-rate multiplier, > 0 (freeze a layer with Ultralytics' ``freeze`` instead of lr 0).
-        wd_mult: weight-decay multiplier, >= 0; it applies to ``weight``/``muon`` groups, ``bn``/``bias`` stay at 0.
-        name: label used in group names (``'weight:<name>'``); defaults to the pattern.
-    """
-
-    pattern: str
-    lr_mult: float = 1.0
-    wd_mult: float = 1.0
-    name: str = ""
-
-    def __post_init__(self):
-        if not isinstance(self.pattern, str) or not self.pattern.strip():
-            raise UserError(f"group rule pattern must be a non-empty glob such as 'model.0.*', not {self.pattern!r}")
-        lr_mult = _number(self.lr_mult, f"group rule '{self.pattern}': lr multiplier")
-        wd_mult = _number(self.wd_mult, f"group rule '{self.pattern}': weight-decay multiplier")
-        if lr_mult <= 0:
-            raise UserError(
-                f"group rule '{self.pattern}': lr multiplier must be > 0, got {lr_mult}; "
-                "to stop training those parameters, freeze them instead"
-            )
-        if wd_mult < 0:
-            raise UserError(f"group rule '{self.pattern}': weight-decay multiplier must be >= 0, got {wd_mult}")
-        object.__setattr__(self, "lr_mult", lr_mult)
-        object.__setattr__(self, "wd_mult", wd_mult)
-        object.__setattr__(self, "name", str(self.name) if self.name else self.pattern)
-
-    def matches(self, fullname: str) -> bool:
-        """Whether this rule applies to the parameter ``fullname``."""
-        return fnmatchcase(fullname, self.pattern)
-
-
-_RULE_KEYS = {"lr": "lr_mult", "lr_mult": "lr_mult", "wd": "wd_mult", "wd_mult": "wd_mult", "name": "name"}
-
-
-def _rule_from_mapping(pattern: str, spec: Mapping) -> GroupRule:
-    kwargs = {}
-    for key, value in spec.items():
-        field_name = _RULE_KEYS.get(str(key))
-        if field_name is None:
-            raise UserError(
-                f"group rule '{pattern}': unknown key '{key}'; valid keys: lr (multiplier), wd (multiplier), name"
-            )
-        if field_name in kwargs:
-            raise UserError(f"group rule '{pattern}': '{key}' repeats another key for the same setting")
-        kwargs[field_name] = value
-    return GroupRule(pattern, **kwargs)
-
-
-def parse_rules(spec: Any) -> tuple[GroupRule, ...]:
-    """Rules from a config value; the first rule matching a parameter wins, so order matters.
-
-    Accepts ``None``; a mapping ``{pattern: {'lr': mult, 'wd': mult, 'name': label}}`` (a bare number is an lr
-    multiplier: ``{'model.23.*': 3.0}``); or a sequence of :class:`GroupRule` or of mappings with a ``pattern`` key.
-    """
-    if spec is None:
-        return ()
-    if isinstance(spec, GroupRule):
-        return (spec,)
-    if isinstance(spec, Mapping):
-        rules = []
-        for pattern, value in spec.items():
-            if isinstance(value, Mapping):
-                rules.append(_rule_from_mapping(pattern, value))
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                rules.append(GroupRule(pattern, lr_mult=value))
-            else:
-                raise UserError(
-                    f"group rule '{pattern}': expected a mapping like {{'lr': 0.1, 'wd': 0.0}} or an lr multiplier, "
-                    f"not {value!r}"
-                )
-        return tuple(rules)
-    if isinstance(spec, (str, bytes)) or not isinstance(spec, Iterable):
-        raise UserError(
-            f"group rules must be a mapping {{pattern: {{'lr': mult, 'wd': mult}}}} or a list of rules, not {spec!r}"
-        )
-    rules = []
-    for item in spec:
-        if isinstance(item, GroupRule):
-            rules.append(item)
-        elif isinstance(item, Mapping) and "pattern" in item:
-            rest = {k: v for k, v in item.items() if k != "pattern"}
-            rules.append(_rule_from_mapping(item["pattern"], rest))
-        else:
-            raise UserError(f"group rule {item!r} must be a GroupRule or a mapping with a 'pattern' key")
-    return tuple(rules)
+def _norm_layers() -> tuple[type, ...]:
+    # Ultralytics' own test: every class in torch.nn whose name contains "Norm" (BatchNorm2d, LayerNorm, GroupNorm...)
+    return tuple(v for k, v in nn.__dict__.items() if "Norm" in k)
 
 
 # ----------------------------------------------------------------------------------------------------------- groups
 
 
-def _classify(model: nn.Module, muon: bool) -> list[tuple[str, str, nn.Parameter]]:
-    """``(fullname, tag, param)`` for every trainable parameter, in Ultralytics' iteration order."""
+class _Param(NamedTuple):
+    """One parameter as Ultralytics sorts it."""
+
+    name: str  # full name, e.g. 'model.0.conv.weight'
+    tag: str  # 'weight', 'bn', 'bias' or 'muon'
+    param: nn.Parameter
+    boost: bool  # MuSGD: in the 3x-lr head part
+
+
+def _classify(model: nn.Module, muon: bool) -> list[_Param]:
+    """Every parameter, frozen ones included, in Ultralytics' iteration order (a shared parameter once)."""
     bn = _norm_layers()
+    boosted = _boosted_ids(model) if muon else set()
     seen: set[int] = set()
     out = []
     for module_name, module in model.named_modules():
         for param_name, param in module.named_parameters(recurse=False):
-            if not param.requires_grad or id(param) in seen:
+            if id(param) in seen:
                 continue
             seen.add(id(param))
             fullname = f"{module_name}.{param_name}" if module_name else param_name
@@ -194,7 +101,8 @@ def _classify(model: nn.Module, muon: bool) -> list[tuple[str, str, nn.Parameter
                 tag = "bn"
             else:
                 tag = "weight"
-            out.append((fullname, tag, param))
+            boost = muon and (id(param) in boosted or "proto.semseg" in fullname or "SemanticSegment" in fullname)
+            out.append(_Param(fullname, tag, param, boost))
     return out
 
 
@@ -209,13 +117,30 @@ def _boosted_ids(model: nn.Module) -> set[int]:
     return {id(p) for m in heads if isinstance(m, nn.Module) for p in m.parameters()}
 
 
-def _examples(names: Sequence[str], k: int = 5) -> str:
-    """A few parameter names spread over the model, to show what a pattern is matched against."""
-    if len(names) <= k:
-        picks = list(names)
-    else:
-        picks = [names[round(i * (len(names) - 1) / (k - 1))] for i in range(k)]
-    return ", ".join(f"'{n}'" for n in picks)
+def _owners(params: Sequence[_Param], rules: Sequence[GroupRule]) -> list[int | None]:
+    """The rule owning each parameter; frozen parameters stay in their base group (where Ultralytics has them)."""
+    trainable = [i for i, p in enumerate(params) if p.param.requires_grad]
+    if not trainable:
+        raise UserError("the model has no trainable parameters (requires_grad=True): nothing to optimize")
+    owners: list[int | None] = [None] * len(params)
+    for i, owner in zip(trainable, assign_rules([params[i].name for i in trainable], rules)):
+        owners[i] = owner
+    return owners
+
+
+def _group(members: Sequence[_Param], tag: str, boost: bool, rule: GroupRule | None, lr: float, wd: float) -> dict:
+    """One group dict: Ultralytics' keys plus ``initial_lr``, ``name`` and ``param_names``."""
+    g_lr = lr * MUON_HEAD_LR_MULT if boost else lr  # the same float Ultralytics computes (lr * 3)
+    if rule is not None:
+        g_lr = g_lr * rule.lr_mult
+    decay = 0.0 if tag in _NO_DECAY else wd * (rule.wd_mult if rule is not None else 1.0)
+    name = tag if rule is None else f"{tag}:{rule.name}"
+    g = {"params": [m.param for m in members], "lr": g_lr, "initial_lr": g_lr, "weight_decay": decay}
+    if tag == "muon":
+        g["use_muon"] = True
+    g.update(param_group=tag, name=f"{name}:x{MUON_HEAD_LR_MULT:g}" if boost else name)
+    g["param_names"] = [m.name for m in members]
+    return g
 
 
 def build_param_groups(
@@ -233,83 +158,36 @@ def build_param_groups(
     gets the falling warmup LR), ``name`` and ``param_names`` (torch >= 2.6 keeps this key through ``state_dict``).
 
     Order: the base groups first, exactly as Ultralytics makes them (``weight``, ``bn``, ``bias``, even when empty, so
-    positions match its optimizer), then one group per (rule, tag) that got parameters, named ``'<tag>:<rule>'``.
-    With ``muon=True`` (for MuSGD) every group is preceded by its 3x-lr head part as in Ultralytics
-    (``[weight 3x, weight, bn 3x, bn, bias 3x, bias, muon 3x, muon]``, then rule groups likewise), and ``muon``
-    groups carry ``use_muon=True``. Weight decay goes to ``weight`` and ``muon`` groups only; ``weight_decay`` is the
-    already batch-scaled value (see :func:`scale_weight_decay`).
+    positions match its optimizer; frozen parameters included, in place), then one group per (rule, tag) that got
+    parameters, named ``'<tag>:<rule>'``; rules match trainable parameters only. With ``muon=True`` (for MuSGD)
+    every group is preceded by its 3x-lr head part as in Ultralytics (``[weight 3x, weight, bn 3x, bn, bias 3x,
+    bias, muon 3x, muon]``, then rule groups likewise), and ``muon`` groups carry ``use_muon=True``. Weight decay
+    goes to ``weight`` and ``muon`` groups only; ``weight_decay`` is the already batch-scaled value (see
+    :func:`scale_weight_decay`).
     """
-    lr = _number(lr, "lr")
+    lr = finite_number(lr, "lr")
     if lr <= 0:
         raise UserError(f"lr must be > 0, got {lr}: set a positive learning rate")
-    weight_decay = _number(weight_decay, "weight_decay")
+    weight_decay = finite_number(weight_decay, "weight_decay")
     if weight_decay < 0:
         raise UserError(f"weight_decay must be >= 0, got {weight_decay}")
     rules = parse_rules(rules)
+    params = _classify(unwrap_model(model), muon)
+    owners = _owners(params, rules)
 
-    model = _unwrap(model)
-    params = _classify(model, muon)
-    if not params:
-        raise UserError("the model has no trainable parameters (requires_grad=True): nothing to optimize")
-    names = [n for n, _, _ in params]
-
-    # first matching rule wins; a rule that gets no parameter is a mistake worth stopping for
-    assigned: list[int | None] = []
-    matched = [0] * len(rules)
-    won = [0] * len(rules)
-    for fullname in names:
-        owner = None
-        for i, rule in enumerate(rules):
-            if rule.matches(fullname):
-                matched[i] += 1
-                if owner is None:
-                    owner = i
-        if owner is not None:
-            won[owner] += 1
-        assigned.append(owner)
-    for i, rule in enumerate(rules):
-        if not matched[i]:
-            raise UserError(
-                f"group rule '{rule.pattern}' matches no trainable parameter; patterns are globs on full names "
-                f"such as {_examples(names)}"
-            )
-        if not won[i]:
-            first = next(r.pattern for j, r in enumerate(rules[:i]) if any(r.matches(n) for n in names))
-            raise UserError(
-                f"group rule '{rule.pattern}' gets no parameter: every one it matches is taken by the earlier rule "
-                f"'{first}' (the first matching rule wins); reorder or narrow the rules"
-            )
-
+    buckets: dict[tuple[int | None, str, bool], list[_Param]] = {}  # (rule index or None, tag, boost) -> members
+    for p, owner in zip(params, owners):
+        buckets.setdefault((owner, p.tag, p.boost), []).append(p)
     tags = (*GROUP_TAGS, "muon") if muon else GROUP_TAGS
-    boosted = _boosted_ids(model) if muon else set()
-    # buckets[(rule index or None, tag, boosted)] -> [(name, param)]
-    buckets: dict[tuple[int | None, str, bool], list[tuple[str, nn.Parameter]]] = {}
-    for (fullname, tag, param), owner in zip(params, assigned):
-        boost = muon and (id(param) in boosted or "proto.semseg" in fullname or "SemanticSegment" in fullname)
-        buckets.setdefault((owner, tag, boost), []).append((fullname, param))
-
-    def group(owner: int | None, tag: str, boost: bool) -> dict:
-        rule = rules[owner] if owner is not None else None
-        members = buckets.get((owner, tag, boost), [])
-        g_lr = lr * MUON_HEAD_LR_MULT if boost else lr  # the same float Ultralytics computes (lr * 3)
-        if rule is not None:
-            g_lr = g_lr * rule.lr_mult
-        wd = 0.0 if tag in _NO_DECAY else weight_decay * (rule.wd_mult if rule is not None else 1.0)
-        name = tag if rule is None else f"{tag}:{rule.name}"
-        g = {"params": [p for _, p in members], "lr": g_lr, "initial_lr": g_lr, "weight_decay": wd}
-        if tag == "muon":
-            g["use_muon"] = True
-        g.update(param_group=tag, name=f"{name}:x{MUON_HEAD_LR_MULT:g}" if boost else name)
-        g["param_names"] = [n for n, _ in members]
-        return g
-
     variants = (True, False) if muon else (False,)
-    groups = [group(None, tag, boost) for tag in tags for boost in variants]
-    for owner in range(len(rules)):
-        groups += [
-            group(owner, tag, boost) for tag in tags for boost in variants if buckets.get((owner, tag, boost))
-        ]
-    return groups
+    keys = [(None, tag, boost) for tag in tags for boost in variants]  # the base groups, even when empty
+    keys += [(i, tag, boost) for i in range(len(rules)) for tag in tags for boost in variants]
+    return [
+        _group(buckets.get((owner, tag, boost), []), tag, boost, None if owner is None else rules[owner], lr,
+               weight_decay)
+        for owner, tag, boost in keys
+        if owner is None or (owner, tag, boost) in buckets
+    ]
 
 
 # --------------------------------------------------------------------------------------------------------- inspect
@@ -375,8 +253,8 @@ def scale_weight_decay(weight_decay: float, batch: int, accumulate: int, nbs: in
     size ``nbs`` (64). Same operation order as Ultralytics, so the float is bit-identical.
     """
     for value, what in ((batch, "batch"), (accumulate, "accumulate"), (nbs, "nbs")):
-        if _number(value, what) <= 0:
+        if finite_number(value, what) <= 0:
             raise UserError(f"{what} must be > 0 to scale weight decay, got {value}")
-    if _number(weight_decay, "weight_decay") < 0:
+    if finite_number(weight_decay, "weight_decay") < 0:
         raise UserError(f"weight_decay must be >= 0, got {weight_decay}")
     return weight_decay * batch * accumulate / nbs

@@ -1,7 +1,8 @@
 """What every LR schedule shares: the :data:`Schedule` type, argument checks, binding of durations, tracing.
 
-The schedules themselves are in :mod:`yolo_gd.optim.schedules` (built in) and :mod:`yolo_gd.optim.schedule_adapters`
-(Ultralytics' own, user callables, torch lr_schedulers); their names are in :mod:`yolo_gd.optim.schedule_registry`.
+The schedules themselves are in :mod:`yolo_gd.optim.builtin_schedules` (built in) and
+:mod:`yolo_gd.optim.schedule_adapters` (Ultralytics' own, user callables, torch lr_schedulers); their names are in
+:mod:`yolo_gd.optim.schedule_registry`; :mod:`yolo_gd.optim.schedules` re-exports all of it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from yolo_gd.errors import UserError
+from yolo_gd.optim.checks import finite_number
 from yolo_gd.optim.durations import Duration, check_within, parse_duration
 from yolo_gd.optim.progress import Cadence, Progress
 
@@ -39,9 +41,7 @@ def _show(value: Any) -> str:
 
 def _number(owner: str, name: str, value: Any) -> float:
     """``value`` as a float, or a UserError if it is not a finite real number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise UserError(f"schedule {owner}: {name}={value!r} must be a finite number.")
-    return float(value)
+    return finite_number(value, f"schedule {owner}: {name}")
 
 
 def _require(ok: bool, owner: str, message: str) -> None:

@@ -1,19 +1,19 @@
 """Schedules by name: the :data:`SCHEDULES` registry and :func:`get_schedule`, which also takes callables, torch
 lr_scheduler classes and 'package.module:Name' import paths.
+
+Names, aliases, the unknown-name error and import paths work exactly as for optimizers: both registries are a
+:class:`~yolo_gd.optim.named_registry.NamedRegistry`.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from yolo_gd.errors import UserError, unknown_name
-from yolo_gd.optim.schedule_adapters import _is_torch_scheduler_class, from_callable, from_torch, ul_cosine, ul_linear
-from yolo_gd.optim.schedule_base import Schedule, _Base
-from yolo_gd.optim.schedules import (
+from yolo_gd.errors import UserError
+from yolo_gd.optim.builtin_schedules import (
     constant,
     cosine,
     cyclic,
@@ -25,6 +25,9 @@ from yolo_gd.optim.schedules import (
     step,
     wsd,
 )
+from yolo_gd.optim.named_registry import NamedRegistry, import_path
+from yolo_gd.optim.schedule_adapters import _is_torch_scheduler_class, from_callable, from_torch, ul_cosine, ul_linear
+from yolo_gd.optim.schedule_base import Schedule, _Base
 
 __all__ = ["SCHEDULES", "SchedInfo", "get_schedule"]
 
@@ -40,47 +43,30 @@ class SchedInfo:
     example: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _info(factory: Callable[..., Schedule], summary: str, aliases: tuple[str, ...] = (), **example: Any) -> SchedInfo:
+def _info_of(factory: Callable[..., Schedule], summary: str, aliases: tuple[str, ...] = (), **example: Any
+             ) -> SchedInfo:
     return SchedInfo(factory.__name__, factory, summary, aliases, example)
 
 
-SCHEDULES: dict[str, SchedInfo] = {
-    i.name: i
-    for i in (
-        _info(constant, "base LR throughout", ("const", "fixed", "none")),
-        _info(linear, "1 -> end in a straight line", ("lin",)),
-        _info(cosine, "1 -> end along a half-cosine", ("cos",)),
-        _info(one_cycle, "Smith's one-cycle: start -> max_mult -> end (torch OneCycleLR)", ("onecycle", "1cycle")),
-        _info(step, "times gamma every interval (torch StepLR)", ("steplr",), every="0.25dur"),
-        _info(multistep, "times gamma at each milestone", ("multi_step",), milestones=["0.5dur", "0.75dur"]),
-        _info(exponential, "geometric decay 1 -> end", ("exp",)),
-        _info(polynomial, "end + (1 - end) * (1 - t) ** power", ("poly",)),
-        _info(wsd, "warmup-stable-decay: 1, then decay over the last part", ("warmup_stable_decay",)),
-        _info(cyclic, "cycle low -> high -> low every period", ("cyclical", "clr"), period="0.25dur"),
-        _info(ul_linear, "Ultralytics' default per-epoch linear (1 -> lrf)", ("ultralytics_linear",)),
-        _info(ul_cosine, "Ultralytics' cos_lr per-epoch cosine (1 -> lrf)", ("ultralytics_cosine", "ul_cos")),
-    )
-}
+SCHEDULES: NamedRegistry[SchedInfo] = NamedRegistry("schedule")
+"""Canonical name -> :class:`SchedInfo` (a read-only mapping; :meth:`~NamedRegistry.lookup` takes any spelling)."""
 
-_LOOKUP: dict[str, SchedInfo] = {
-    key: info for info in SCHEDULES.values() for key in (info.name, *info.aliases)
-}
-
-
-def _import_path(spec: str) -> Any:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise UserError(f"schedule '{spec}' is not an import path: write it as 'package.module:Name'.")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as e:
-        raise UserError(f"schedule '{spec}': cannot import module '{module_name}' ({e}).") from None
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise UserError(f"schedule '{spec}': module '{module_name}' has no attribute '{attr}'.") from None
-    return obj
+for _info in (
+    _info_of(constant, "base LR throughout", ("const", "fixed", "none")),
+    _info_of(linear, "1 -> end in a straight line", ("lin",)),
+    _info_of(cosine, "1 -> end along a half-cosine", ("cos",)),
+    _info_of(one_cycle, "Smith's one-cycle: start -> max_mult -> end (torch OneCycleLR)", ("onecycle", "1cycle")),
+    _info_of(step, "times gamma every interval (torch StepLR)", ("steplr",), every="0.25dur"),
+    _info_of(multistep, "times gamma at each milestone", ("multi_step",), milestones=["0.5dur", "0.75dur"]),
+    _info_of(exponential, "geometric decay 1 -> end", ("exp",)),
+    _info_of(polynomial, "end + (1 - end) * (1 - t) ** power", ("poly",)),
+    _info_of(wsd, "warmup-stable-decay: 1, then decay over the last part", ("warmup_stable_decay",)),
+    _info_of(cyclic, "cycle low -> high -> low every period", ("cyclical", "clr"), period="0.25dur"),
+    _info_of(ul_linear, "Ultralytics' default per-epoch linear (1 -> lrf)", ("ultralytics_linear",)),
+    _info_of(ul_cosine, "Ultralytics' cos_lr per-epoch cosine (1 -> lrf)", ("ultralytics_cosine", "ul_cos")),
+):
+    SCHEDULES.register(_info.name, _info, _info.aliases)
+del _info
 
 
 def _from_object(obj: Any, kwargs: dict[str, Any], label: str) -> Schedule:
@@ -130,9 +116,6 @@ def get_schedule(spec: str | Schedule | type, **kwargs: Any) -> Schedule:
     if isinstance(spec, str):
         text = spec.strip()
         if ":" in text:
-            return _from_object(_import_path(text), kwargs, f"'{text}'")
-        info = _LOOKUP.get(text.lower().replace("-", "_"))
-        if info is None:
-            raise unknown_name("schedule", spec, SCHEDULES)
-        return _call_factory(info, kwargs)
+            return _from_object(import_path(text, "schedule", "Name"), kwargs, f"'{text}'")
+        return _call_factory(SCHEDULES.lookup(text), kwargs)
     return _from_object(spec, kwargs, repr(spec))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["OnnxCheck", "check_onnx", "count_qdq", "export_onnx", "export_onnxruntime_int8", "fold_weight_quantizers"]
 
@@ -119,14 +120,25 @@ def fold_weight_quantizers(src: str | Path, dst: str | Path) -> int:
     A QuantizeLinear whose input is an initializer and whose scale and zero point are constants (initializers or
     ``Constant`` nodes) is evaluated with ONNX's formula (division in fp32, round half to even, saturation to the
     zero point's type, per-axis scales broadcast along ``axis``); its output tensor becomes an initializer of that
-    type under the same name, so the DequantizeLinear after it is untouched. Returns how many were folded.
+    type under the same name, so the DequantizeLinear after it is untouched. Returns how many were folded (0: ``dst``
+    is not written).
     """
-    import numpy as np
     import onnx
-    from onnx import numpy_helper
 
     model = onnx.load(str(src))
-    graph = model.graph
+    folds = _folds(model.graph)
+    if not folds:
+        return 0
+    _apply_folds(model.graph, folds)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(dst))
+    return len(folds)
+
+
+def _folds(graph) -> dict[int, Any]:
+    """Node index -> the int8 initializer that replaces that QuantizeLinear's output, for every foldable one."""
+    from onnx import numpy_helper
+
     inits = {t.name: t for t in graph.initializer}
     const_nodes = {n.output[0]: n for n in graph.node if n.op_type == "Constant" and len(n.output) == 1}
 
@@ -138,36 +150,50 @@ def fold_weight_quantizers(src: str | Path, dst: str | Path) -> int:
             return numpy_helper.to_array(node.attribute[0].t)
         return None
 
-    folded, drop, new_inits = 0, set(), []
-    for index, node in enumerate(graph.node):
-        if node.op_type != "QuantizeLinear" or node.input[0] not in inits:
-            continue
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        if set(attrs) - {"axis", "saturate"}:
-            continue  # block quantization, output_dtype...: not ours to evaluate
-        scale = constant(node.input[1])
-        zero = constant(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros((), np.uint8)
-        if scale is None or zero is None or zero.dtype.name not in _INT_RANGES:
-            continue
-        w = numpy_helper.to_array(inits[node.input[0]]).astype(np.float32)
-        shape = [1] * w.ndim
-        if scale.ndim == 1 and scale.size > 1:
-            shape[attrs.get("axis", 1) % w.ndim] = -1
-        lo, hi = _INT_RANGES[zero.dtype.name]
-        q = np.rint(w / scale.astype(np.float32).reshape(shape)) + zero.astype(np.int32).reshape(shape)
-        new_inits.append(numpy_helper.from_array(np.clip(q, lo, hi).astype(zero.dtype), name=node.output[0]))
-        drop.add(index)  # by position: protobuf hands out a new wrapper object per access
-        folded += 1
-    if not folded:
-        return 0
+    folds = {}
+    for index, node in enumerate(graph.node):  # by position: protobuf hands out a new wrapper object per access
+        if node.op_type == "QuantizeLinear" and node.input[0] in inits:
+            folded = _quantize_constant(node, inits[node.input[0]], constant)
+            if folded is not None:
+                folds[index] = folded
+    return folds
+
+
+def _quantize_constant(node, weight, constant) -> Any:
+    """The int8 initializer ``node`` (a QuantizeLinear of the initializer ``weight``) computes; None if its
+    attributes, scale or zero point are not ones this evaluates."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    if set(attrs) - {"axis", "saturate"}:
+        return None  # block quantization, output_dtype...: not ours to evaluate
+    scale = constant(node.input[1])
+    zero = constant(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros((), np.uint8)
+    if scale is None or zero is None or zero.dtype.name not in _INT_RANGES:
+        return None
+    w = numpy_helper.to_array(weight).astype(np.float32)
+    shape = [1] * w.ndim
+    if scale.ndim == 1 and scale.size > 1:
+        shape[attrs.get("axis", 1) % w.ndim] = -1
+    lo, hi = _INT_RANGES[zero.dtype.name]
+    q = np.rint(w / scale.astype(np.float32).reshape(shape)) + zero.astype(np.int32).reshape(shape)
+    return numpy_helper.from_array(np.clip(q, lo, hi).astype(zero.dtype), name=node.output[0])
+
+
+def _apply_folds(graph, folds: dict[int, Any]) -> None:
+    """Drop the folded QuantizeLinear nodes, add their int8 initializers, drop what nothing reads any more."""
+    import onnx
+
     kept = []
     for i, n in enumerate(graph.node):
-        if i not in drop:
+        if i not in folds:
             kept.append(onnx.NodeProto())
             kept[-1].CopyFrom(n)  # copies: the originals go with the del below
     del graph.node[:]
     graph.node.extend(kept)
-    graph.initializer.extend(new_inits)
+    graph.initializer.extend(folds.values())
     used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
     unused = [t for t in graph.initializer if t.name not in used]
     for t in unused:
@@ -175,6 +201,3 @@ def fold_weight_quantizers(src: str | Path, dst: str | Path) -> int:
     orphans = [n for n in graph.node if n.op_type == "Constant" and n.output[0] not in used]
     for n in orphans:
         graph.node.remove(n)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(dst))
-    return folded

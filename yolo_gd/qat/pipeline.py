@@ -232,7 +232,7 @@ def qat(model: str | Path, data: str | Path, *, optimizer: Any = "adamw", lr: fl
         **train_kwargs: other :class:`~yolo_gd.inject.config.InjectConfig` options (``warmup``, ``weight_decay``,
             ``groups``...; ``warmup`` defaults to 0 here) and Ultralytics train arguments (``workers``, ``seed``...).
     """
-    from yolo_gd.training import _check_ultralytics_keys, default_project, split_keys
+    from yolo_gd.training import default_project
 
     if optimizer is None or str(optimizer).lower() == "auto":
         raise UserError("qat injects the fine-tuning optimizer: pass optimizer=... (e.g. optimizer='adamw'); "
@@ -240,20 +240,9 @@ def qat(model: str | Path, data: str | Path, *, optimizer: Any = "adamw", lr: fl
     float_args = check_float_checkpoint(model)
     data_yaml = check_val_split(data)
     require_qat_packages()  # after the cheap checks: importing ModelOpt takes seconds and prints CUDA warnings
-    ours, theirs = split_keys(train_kwargs)
-    if theirs.pop("quantize", 8) not in (8, "8", "int8"):
-        raise UserError("qat trains INT8 (quantize=8) only: drop quantize=")
-    if theirs.get("resume"):
-        raise UserError("qat starts a new fine-tune from a float checkpoint; to resume an interrupted one use "
-                        "yolo_gd.train(model='<run>/weights/last.pt', resume=True, optimizer=...) with the same "
-                        "optimizer and schedule")
-    for key in ("data", "model", "epochs", "imgsz", "batch", "project", "name"):
-        if key in theirs:
-            raise UserError(f"pass {key} as qat's own argument, not as a train keyword")
-    _check_ultralytics_keys(theirs)
+    ours, theirs = _split_train_kwargs(train_kwargs)
     imgsz = int(imgsz or float_args.get("imgsz") or 640)
     batch = int(batch or float_args.get("batch") or 16)
-    ours.setdefault("warmup", 0)  # a fine-tune from trained weights; warmup='1ep' etc. still possible
 
     from ultralytics import YOLO
 
@@ -274,6 +263,26 @@ def qat(model: str | Path, data: str | Path, *, optimizer: Any = "adamw", lr: fl
     return _export_and_measure(Path(model), data_yaml, save_dir, qat_ckpt, ptq_ckpt if ptq_ckpt.is_file() else None,
                                imgsz=imgsz, batch=batch, quantizers=(quantizers, enabled), measure=measure,
                                latency_runs=latency_runs)
+
+
+def _split_train_kwargs(train_kwargs: dict) -> tuple[dict, dict]:
+    """qat's extra keywords as (yolo_gd's, Ultralytics'), checked: no second quantize mode, no resume, no key that
+    is qat's own argument; ``warmup`` defaults to 0 (a fine-tune from trained weights; '1ep' etc. still possible)."""
+    from yolo_gd.training import _check_ultralytics_keys, split_keys
+
+    ours, theirs = split_keys(train_kwargs)
+    if theirs.pop("quantize", 8) not in (8, "8", "int8"):
+        raise UserError("qat trains INT8 (quantize=8) only: drop quantize=")
+    if theirs.get("resume"):
+        raise UserError("qat starts a new fine-tune from a float checkpoint; to resume an interrupted one use "
+                        "yolo_gd.train(model='<run>/weights/last.pt', resume=True, optimizer=...) with the same "
+                        "optimizer and schedule")
+    for key in ("data", "model", "epochs", "imgsz", "batch", "project", "name"):
+        if key in theirs:
+            raise UserError(f"pass {key} as qat's own argument, not as a train keyword")
+    _check_ultralytics_keys(theirs)
+    ours.setdefault("warmup", 0)
+    return ours, theirs
 
 
 def _export_and_measure(float_pt: Path, data_yaml: Path, save_dir: Path, qat_ckpt: Path, ptq_ckpt: Path | None, *,

@@ -21,11 +21,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from yolo_gd.report.tables import MAP, Trial
+from yolo_gd.plotting import finish_figure, trailing_mean
+from yolo_gd.report.tables import MAP, TrialResult
 
 __all__ = ["PLOTS", "config_colors", "plot_sweep"]
 
-_DPI = 110
 # tab10 with red (C3) last: red reads as "bad" and is best kept for a config that needs it least
 _PALETTE = ("C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9", "C7", "C3")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
@@ -39,15 +39,6 @@ def config_colors(configs: list[str]) -> dict[str, str]:
 def _window(n: int) -> int:
     """Trailing-mean window: ~5% of the points, 1 to 100 steps (enough to see a trend in a few hundred steps)."""
     return max(1, min(n // 20, 100))
-
-
-def _smooth(y: np.ndarray, window: int, log: bool = False) -> np.ndarray:
-    """Trailing mean ignoring NaNs; on log10 values (a geometric mean) for quantities plotted on a log axis."""
-    y = np.asarray(y, dtype="float64")
-    if log:
-        y = np.where(np.isfinite(y) & (y > 0), y, np.nan)
-        return 10 ** pd.Series(np.log10(y)).rolling(window, min_periods=1).mean().to_numpy()
-    return pd.Series(y).rolling(window, min_periods=1).mean().to_numpy()
 
 
 def _align(curves: list[tuple[np.ndarray, np.ndarray]]):
@@ -80,7 +71,7 @@ def _draw(ax, curves, color: str, label: str, marker: str | None = None, lw: flo
     return True
 
 
-def _label(config: str, trials: list[Trial], shared_note: bool = False) -> str:
+def _label(config: str, trials: list[TrialResult], shared_note: bool = False) -> str:
     n = len(trials)
     text = f"{config} ({n} seed{'s' if n != 1 else ''})"
     if shared_note and any(t.shared_device for t in trials):
@@ -88,19 +79,7 @@ def _label(config: str, trials: list[Trial], shared_note: bool = False) -> str:
     return text
 
 
-def _finish(fig: Figure, axes, title: str | None, path: Path, subtitle: str | None = None) -> Path:
-    """Grid, legends, the title (None: keep the one set already), then save."""
-    for ax in axes:
-        ax.grid(True, which="major", alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, loc="best")
-    if title is not None:
-        fig.suptitle(title if not subtitle else f"{title}\n{subtitle}", fontsize=11)
-    fig.savefig(path, dpi=_DPI)
-    return path
-
-
-def _step_curves(trials: list[Trial], column: Callable[[pd.DataFrame], str | None], log: bool = False):
+def _step_curves(trials: list[TrialResult], column: Callable[[pd.DataFrame], str | None], log: bool = False):
     """Per trial: ``(step, smoothed value)`` of the column ``column(steps)`` picks (trials without it left out)."""
     out = []
     for t in trials:
@@ -109,7 +88,7 @@ def _step_curves(trials: list[Trial], column: Callable[[pd.DataFrame], str | Non
         if col is None or col not in df:
             continue
         y = df[col].to_numpy(dtype="float64")
-        out.append((df["step"].to_numpy(dtype="float64"), _smooth(y, _window(len(y)), log)))
+        out.append((df["step"].to_numpy(dtype="float64"), trailing_mean(y, _window(len(y)), log=log)))
     return out
 
 
@@ -139,7 +118,7 @@ def _steps_plot(groups, colors, path, title, ylabel, column, log=False, subtitle
     if keep:
         fig.suptitle(title if not subtitle else f"{title}\n{subtitle}", fontsize=11)
         return fig, ax
-    return _finish(fig, [ax], title, path, subtitle)
+    return finish_figure(fig, [ax], path, title, subtitle=subtitle)
 
 
 def plot_loss(groups, colors, out: Path, target=None):
@@ -148,7 +127,7 @@ def plot_loss(groups, colors, out: Path, target=None):
                        subtitle="line: mean over seeds of a trailing mean (~5% of steps); band: min-max over seeds")
 
 
-def _clip_values(trials: list[Trial]) -> set[float]:
+def _clip_values(trials: list[TrialResult]) -> set[float]:
     vals = set()
     for t in trials:
         if not t.steps.empty and "clip" in t.steps:
@@ -174,7 +153,7 @@ def plot_grad_norm(groups, colors, out: Path, target=None):
         for c, vals in clips.items():
             for v in sorted(vals):
                 ax.axhline(v, color=colors[c], ls="--", lw=1.2, label=f"clip threshold {c}")
-    return _finish(fig, [ax], None, path)
+    return finish_figure(fig, [ax], path, None)
 
 
 def plot_lr(groups, colors, out: Path, target=None):
@@ -196,7 +175,7 @@ def plot_lr(groups, colors, out: Path, target=None):
     ax.set_yscale("log")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("learning rate (log)")
-    return _finish(fig, [ax], f"learning rate vs optimizer step ({group})", out / "lr.png")
+    return finish_figure(fig, [ax], out / "lr.png", f"learning rate vs optimizer step ({group})")
 
 
 def plot_update_ratio(groups, colors, out: Path, target=None):
@@ -237,7 +216,7 @@ def plot_clip_rate(groups, colors, out: Path, target=None):
     sub = "mean of the per-step 'clipped' flag; line: mean over seeds; band: min-max over seeds"
     if unclipped:
         sub += "\nnot drawn (no clip threshold, never clipped): " + ", ".join(unclipped)
-    return _finish(fig, [ax], "gradient clipping rate per epoch", out / "clip_rate.png", sub)
+    return finish_figure(fig, [ax], out / "clip_rate.png", "gradient clipping rate per epoch", subtitle=sub)
 
 
 def plot_map(groups, colors, out: Path, target=None):
@@ -276,8 +255,8 @@ def plot_map(groups, colors, out: Path, target=None):
                 ax.axhline(float(target["value"]), color="0.3", ls="--", lw=1, label=f"target {target['value']:g}")
     if not drawn:
         return None
-    return _finish(fig, list(axes.ravel()), "validation accuracy", out / "map.png",
-                   "line: mean over seeds; band: min-max over seeds")
+    return finish_figure(fig, list(axes.ravel()), out / "map.png", "validation accuracy",
+                         subtitle="line: mean over seeds; band: min-max over seeds")
 
 
 #: Every plot in report order: file stem -> (function, caption).
@@ -291,7 +270,7 @@ PLOTS: dict[str, tuple[Callable, str]] = {
 }
 
 
-def plot_sweep(trials: list[Trial], configs: list[str], out_dir: str | os.PathLike,
+def plot_sweep(trials: list[TrialResult], configs: list[str], out_dir: str | os.PathLike,
                target: dict | None = None) -> dict[str, Path]:
     """Write every plot that has data into ``out_dir``; returns ``{stem: path}`` in :data:`PLOTS` order.
 

@@ -12,7 +12,6 @@ dash.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from yolo_gd.errors import UserError
+from yolo_gd.ablate.manifest import read_manifest
 from yolo_gd.report.stats import finite, summarize, target_hit, welch
 from yolo_gd.telemetry.sinks import read_steps
 
@@ -29,7 +28,7 @@ __all__ = [
     "MAP50",
     "METRICS",
     "SUMMARY_METRICS",
-    "Trial",
+    "TrialResult",
     "read_manifest",
     "read_results",
     "load_trials",
@@ -65,8 +64,11 @@ SUMMARY_METRICS = ("final_map50_95", "best_map50_95", "final_map50", "best_map50
 
 
 @dataclass
-class Trial:
-    """One manifest entry plus what its directory holds (empty frames when nothing was written)."""
+class TrialResult:
+    """What one trial left: its manifest entry plus what its directory holds (empty frames when nothing was written).
+
+    Not :class:`yolo_gd.ablate.spec.Trial`, which is a trial to run (its name, config, seed and train kwargs).
+    """
 
     name: str
     config: str
@@ -89,18 +91,6 @@ class Trial:
     def used(self) -> bool:
         """Enters the statistics: a finished trial of the main stage."""
         return self.stage == "main" and self.state == "done"
-
-
-def read_manifest(sweep_dir: str | os.PathLike) -> dict:
-    """``<sweep_dir>/manifest.json`` as plain JSON; a missing or broken file is a :class:`UserError` (one line)."""
-    path = Path(sweep_dir) / "manifest.json"
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise UserError(f"no sweep manifest at {path}: pass the sweep folder that 'yolo-gd ablate' wrote") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"sweep manifest {path} is not valid JSON ({e})") from None
 
 
 def _cumulative(time: np.ndarray) -> np.ndarray:
@@ -155,7 +145,7 @@ def _opt_float(v) -> float | None:
     return f[0] if f else None
 
 
-def load_trials(manifest: dict) -> list[Trial]:
+def load_trials(manifest: dict) -> list[TrialResult]:
     """Every manifest trial with its files read (failed trials: whatever exists, usually nothing)."""
     trials = []
     for name, t in (manifest.get("trials") or {}).items():
@@ -165,7 +155,7 @@ def load_trials(manifest: dict) -> list[Trial]:
         except Exception:  # a corrupt part: report without telemetry rather than no report
             steps = pd.DataFrame()
         seed = t.get("seed")
-        trials.append(Trial(
+        trials.append(TrialResult(
             name=name, config=str(t.get("config", name)), seed=None if seed is None else int(seed),
             state=str(t.get("state") or "pending"), stage=str(t.get("stage") or "main"), reason=t.get("reason"),
             dir=d, shared_device=bool(t.get("shared_device", False)), device=t.get("device"),
@@ -176,7 +166,7 @@ def load_trials(manifest: dict) -> list[Trial]:
     return trials
 
 
-def config_order(manifest: dict, trials: list[Trial]) -> list[str]:
+def config_order(manifest: dict, trials: list[TrialResult]) -> list[str]:
     """Configs of the main stage: the baseline first, then in manifest order."""
     seen = [t.config for t in trials if t.stage == "main"]
     order = list(dict.fromkeys(seen))
@@ -221,7 +211,7 @@ def _best(x: np.ndarray) -> float | None:
     return float(x.max()) if len(x) else None
 
 
-def trial_row(trial: Trial, target: dict | None) -> dict:
+def trial_row(trial: TrialResult, target: dict | None) -> dict:
     """The per-trial numbers (see :data:`METRICS`), None where a trial has no data for one."""
     r = trial.results
     m, m50 = _col(r, MAP), _col(r, MAP50)
@@ -251,7 +241,7 @@ def trial_row(trial: Trial, target: dict | None) -> dict:
     }
 
 
-def trials_table(trials: list[Trial], target: dict | None) -> pd.DataFrame:
+def trials_table(trials: list[TrialResult], target: dict | None) -> pd.DataFrame:
     """One row per trial (failed and tuning trials included), main stage first, then by config and seed.
 
     Numeric columns are object dtype holding float/int or None, so a writer never meets NaN.
@@ -266,7 +256,7 @@ def trials_table(trials: list[Trial], target: dict | None) -> pd.DataFrame:
     return df
 
 
-def summary_table(trials: list[Trial], trials_df: pd.DataFrame, configs: list[str], baseline: str | None,
+def summary_table(trials: list[TrialResult], trials_df: pd.DataFrame, configs: list[str], baseline: str | None,
                   target: dict | None = None) -> pd.DataFrame:
     """One row per config over its used trials (main stage, done): for each of :data:`SUMMARY_METRICS`
     ``<m>_n``, ``_mean``, ``_std``, ``_ci_low``, ``_ci_high``; Welch's test of final mAP50-95 against the baseline

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from yolo_gd.plotting import DPI, finish_figure, trailing_mean
 from yolo_gd.telemetry.sinks import read_steps, telemetry_dir
 
 __all__ = ["plot_run", "plot_steps"]
 
-_DPI = 110
 # group i gets _PALETTE[i] in every plot; red (C3) is kept for clipping and bad steps
 _PALETTE = ("C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9", "C7")
 
@@ -33,9 +33,8 @@ def _cols(df: pd.DataFrame, prefix: str) -> list[str]:
 
 
 def _smooth(y: np.ndarray, n: int) -> np.ndarray:
-    """Trailing mean over a window of ~4% of the points, so a noisy per-step curve shows its trend (NaNs ignored)."""
-    window = max(1, min(n // 25, 50))
-    return pd.Series(y).rolling(window, min_periods=1).mean().to_numpy()
+    """Trailing mean over a window of ~4% of the ``n`` points, so a noisy per-step curve shows its trend."""
+    return trailing_mean(y, max(1, min(n // 25, 50)))
 
 
 def _epoch_lines(ax, df: pd.DataFrame) -> None:
@@ -45,15 +44,7 @@ def _epoch_lines(ax, df: pd.DataFrame) -> None:
 
 
 def _finish(fig: Figure, ax_list, title: str, path: Path) -> Path:
-    for ax in ax_list:
-        ax.grid(True, which="major", alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
-        if handles:
-            ax.legend(fontsize=8, loc="best", ncols=2 if len(handles) > 6 else 1)
-    ax_list[-1].set_xlabel("optimizer step")
-    fig.suptitle(title, fontsize=11)
-    fig.savefig(path, dpi=_DPI)
-    return path
+    return finish_figure(fig, ax_list, path, title, xlabel="optimizer step", two_legend_columns_over=6)
 
 
 def _positive(y: np.ndarray) -> np.ndarray:
@@ -174,7 +165,7 @@ def _plot_layers(df, out, name):
         ax.axvline(s - 0.5, color="w", lw=0.8, ls=":")
     ax.set_xlabel("optimizer step")
     fig.suptitle(f"{name}: per-layer gradient norm", fontsize=11)
-    fig.savefig(out / "layer_grad_norm.png", dpi=_DPI)
+    fig.savefig(out / "layer_grad_norm.png", dpi=DPI)
     return out / "layer_grad_norm.png"
 
 
