@@ -14,6 +14,7 @@ from yolo_gd.inject.step import observed_step, owned_step
 from yolo_gd.optim.plan import HyperPlan
 from yolo_gd.optim.progress import Cadence
 from yolo_gd.optim.schedules import linear
+from yolo_gd.telemetry.norms import read_grads
 
 
 class FakeEMA:
@@ -73,36 +74,66 @@ def test_clip_none_leaves_gradients_unscaled():
     run.batch = 0
     _backward(trainer)
     expected = trainer.model.weight.grad.clone()
+    grads = [p.grad.clone() for p in trainer.model.parameters()]
     owned_step(Host(trainer), run)
-    assert seen["norm"] is None and seen["clip"] is None and torch.equal(seen["grad"], expected)
+    read = seen["norm"]  # the step's one read of the gradients: no clip coefficient, grads untouched
+    assert read.coef is None and seen["clip"] is None and torch.equal(seen["grad"], expected)
+    assert torch.equal(read.total, torch.nn.utils.get_total_norm(grads))
 
 
-def test_observed_step_is_the_hosts_step_with_the_norm_kept():
-    a, b = _trainer(), _trainer()
-    x = torch.randn(8, 4)
-    _backward(a, x=x)
-    _backward(b, x=x)
-    # the host's own optimizer_step on the fake trainer; its clip's return value (the pre-clip norm) is caught
+def _host_step_spied(trainer):
+    """The host's own optimizer_step on the fake trainer, with its clip's return value (the pre-clip norm) and
+    the gradients as the clip left them caught."""
     from ultralytics.engine.trainer import BaseTrainer
 
-    norms, clip = [], torch.nn.utils.clip_grad_norm_
+    caught, clip = {}, torch.nn.utils.clip_grad_norm_
 
     def spy(*args, **kwargs):
-        norms.append(clip(*args, **kwargs))
-        return norms[-1]
+        caught["norm"] = clip(*args, **kwargs)
+        caught["grads"] = [p.grad.clone() for p in trainer.model.parameters()]
+        return caught["norm"]
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(torch.nn.utils, "clip_grad_norm_", spy)
-        BaseTrainer.optimizer_step(a)
-    (host_norm,) = norms
+        BaseTrainer.optimizer_step(trainer)
+    return caught
+
+
+@pytest.mark.parametrize("scale", [100.0, 1e-3])  # clipped (coefficient < 1) and not clipped (coefficient 1)
+def test_observed_step_is_the_hosts_step_with_one_read(scale):
+    a, b = _trainer(), _trainer()
+    x = torch.randn(8, 4)
+    _backward(a, scale=scale, x=x)
+    _backward(b, scale=scale, x=x)
+    host = _host_step_spied(a)
     seen = {}
-    recorder = types.SimpleNamespace(before_step=lambda tr, p, norm, clip: seen.update(norm=norm, clip=clip),
-                                     after_step=lambda tr: None)
+
+    def before(tr, p, read, clip):
+        seen.update(read=read, clip=clip, grads=[q.grad.clone() for q in tr.model.parameters()])
+
+    recorder = types.SimpleNamespace(before_step=before, after_step=lambda tr: None)
     run = RunState(Cadence(4, 1, 1), StepCounters(), None, clip=10.0, recorder=recorder)
     run.batch = 0
     observed_step(Host(b), run)
+    read = seen["read"]
+    # the same numbers as the host's clip_grad_norm_: total norm (value and dtype), coefficient, clipped grads
+    assert torch.equal(read.total, host["norm"]) and read.total.dtype == host["norm"].dtype
+    assert torch.equal(read.coef, torch.clamp(10.0 / (host["norm"] + 1e-6), max=1.0))
+    assert (read.coef < 1).item() == (scale == 100.0)
+    assert all(torch.equal(g, h) for g, h in zip(seen["grads"], host["grads"]))
     assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
-    assert torch.equal(seen["norm"], host_norm) and seen["clip"] == 10.0 and b.ema.updates == 1
+    assert seen["clip"] == 10.0 and b.ema.updates == 1
+
+
+def test_the_read_orders_mixed_dtypes_like_the_params():
+    """Grads of two dtypes: torch buckets them, the read gives the norms back in the parameters' order."""
+    params = [torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(3, dtype=torch.float64)),
+              torch.nn.Parameter(torch.zeros(1))]
+    for p, g in zip(params, ([3.0, 4.0], [1.0, 2.0, 2.0], [12.0])):
+        p.grad = torch.tensor(g, dtype=p.dtype)
+    read = read_grads(params)
+    assert read.norms.tolist() == [5.0, 3.0, 12.0]
+    assert torch.equal(read.total, torch.nn.utils.get_total_norm([p.grad for p in params]))
 
 
 @pytest.mark.parametrize("key", ["momentum"])

@@ -104,6 +104,11 @@ class Host:
         return Path(r) if self.resume and isinstance(r, (str, Path)) else None
 
     @property
+    def distributed(self) -> bool:
+        """Training under DDP with more than one rank (Ultralytics' ``world_size``; 0 or 1 otherwise)."""
+        return int(getattr(self._t, "world_size", 0) or 0) > 1
+
+    @property
     def save_dir(self) -> Path:
         return Path(self._t.save_dir)
 

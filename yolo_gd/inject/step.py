@@ -20,11 +20,14 @@ import torch
 from yolo_gd.inject.host import Host
 from yolo_gd.inject.run import RunState
 from yolo_gd.optim.progress import Progress
+from yolo_gd.telemetry.norms import clip_read_, read_grads
 
 
 def owned_step(host: Host, run: RunState) -> None:
     """One call per batch from the host loop; steps when the cadence says this batch ends a window."""
     if not run.cadence.steps_at(run.batch, run.counters.last_step_batch):
+        if run.recorder is not None and run.batch == run.counters.last_step_batch + 1 and not host.distributed:
+            run.recorder.first_microbatch(host, run.batch)  # noise scale (full level only; a no-op otherwise)
         return  # gradients keep accumulating, as in the host loop
     progress = run.progress()
     run.plan.apply(host.optimizer.param_groups, progress)
@@ -44,12 +47,16 @@ def observed_step(host: Host, run: RunState) -> None:
 def _step(host: Host, clip: float | None, recorder, progress: Progress, foreach: bool | None = None) -> None:
     optimizer, scaler, model = host.optimizer, host.scaler, host.model
     scaler.unscale_(optimizer)
-    norm = None
-    if clip is not None:
-        # The host's own call (model.parameters(), default foreach): its return value is the pre-clip norm.
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=clip, foreach=foreach)
     if recorder is not None:
-        recorder.before_step(host, progress, norm, clip)
+        # ONE read of the gradients for the clip and the recorder (issue 15): the host's clip order
+        # (model.parameters()) and torch's own total-norm arithmetic, so the clip is the same numbers as
+        # clip_grad_norm_'s (tests/test_step.py proves it against the host's optimizer_step).
+        read = read_grads(model.parameters(), foreach=foreach)
+        if clip is not None:
+            clip_read_(read, clip, foreach=foreach)
+        recorder.before_step(host, progress, read, clip)
+    elif clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=clip, foreach=foreach)  # the host's own call
     scaler.step(optimizer)
     scaler.update()
     if recorder is not None:

@@ -13,11 +13,22 @@ depths) are plain Python and are read on the host.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from torch.utils._foreach_utils import (
+    _device_has_foreach_support,
+    _group_tensors_by_device_and_dtype,
+    _has_foreach_support,
+)
+
+CLIP_EPS = 1e-6  # torch's clip_grad_norm_ coefficient: max_norm / (total + 1e-6); the same number, bit for bit
 
 __all__ = [
+    "GradRead",
+    "read_grads",
+    "clip_read_",
     "global_norm",
     "tensor_norms",
     "segment_index",
@@ -54,6 +65,67 @@ def global_norm(tensors: Iterable[Tensor], norm_type: float = 2.0) -> Tensor:
     for idx in _by_device_and_dtype(tensors).values():
         norms.extend(torch._foreach_norm([tensors[i] for i in idx], norm_type))
     return torch.linalg.vector_norm(torch.stack([n.to(first) for n in norms]), norm_type)
+
+
+@dataclass
+class GradRead:
+    """One read of the gradients, shared by the clip and the recorder (issue 15: the gradients are read once).
+
+    ``params``: the parameters whose ``grad`` is not None, in the order given (the clip's order);
+    ``norms``: their pre-clip per-tensor 2-norms, 1-D float32, in ``params`` order;
+    ``total``: the pre-clip global norm, exactly ``clip_grad_norm_``'s return value (its dtype and device);
+    ``coef``: the clip coefficient ``min(max_norm / (total + 1e-6), 1)`` applied by :func:`clip_read_`, else None.
+    """
+
+    params: list[Tensor]
+    norms: Tensor
+    total: Tensor
+    coef: Tensor | None = None
+
+
+@torch.no_grad()
+def read_grads(parameters: Iterable[Tensor], foreach: bool | None = None) -> GradRead:
+    """Per-tensor and total gradient norms, computed as ``torch.nn.utils.clip_grad_norm_`` computes its total.
+
+    The same steps as torch's ``_get_total_norm``: grads bucketed by (device, dtype) with torch's own helper,
+    ``_foreach_norm`` per bucket (or one ``vector_norm`` per tensor where foreach is unsupported), the norms
+    stacked in bucket order, then the norm of that stack. So ``total`` is the same number, bit for bit, and the
+    clip can use it (:func:`clip_read_`) instead of reading the gradients a second time.
+    """
+    params = [p for p in parameters if p.grad is not None]
+    grads = [p.grad for p in params]
+    if not grads:
+        return GradRead(params, torch.zeros(0), torch.tensor(0.0))
+    norms: list[Tensor] = []
+    order: list[int] = []
+    for (device, _), ([bucket], idx) in _group_tensors_by_device_and_dtype([grads], with_indices=True).items():
+        if (foreach is None and _has_foreach_support(bucket, device)) or (
+            foreach and _device_has_foreach_support(device)
+        ):
+            norms.extend(torch._foreach_norm(bucket, 2.0))
+        elif foreach:
+            raise RuntimeError(f"foreach=True was passed, but can't use the foreach API on {device.type} tensors")
+        else:
+            norms.extend(torch.linalg.vector_norm(g, 2.0) for g in bucket)
+        order.extend(idx)
+    stacked = torch.stack([n.to(grads[0].device) for n in norms])
+    total = torch.linalg.vector_norm(stacked, 2.0)
+    per_tensor = stacked.float()
+    if order != list(range(len(order))):  # mixed dtypes/devices: back to the parameters' order
+        per_tensor = per_tensor[torch.tensor(order).argsort().to(per_tensor.device)]
+    return GradRead(params, per_tensor, total)
+
+
+@torch.no_grad()
+def clip_read_(read: GradRead, max_norm: float, foreach: bool | None = None) -> GradRead:
+    """Clip the read gradients in place with the read's total: what ``clip_grad_norm_`` does after its read.
+
+    ``torch.nn.utils.clip_grads_with_norm_`` multiplies every gradient by ``clamp(max_norm / (total + 1e-6),
+    max=1)``; the same coefficient is computed here with the same ops for the record (no second read).
+    """
+    torch.nn.utils.clip_grads_with_norm_(read.params, max_norm, read.total, foreach=foreach)
+    read.coef = torch.clamp(float(max_norm) / (read.total + CLIP_EPS), max=1.0)
+    return read
 
 
 def tensor_norms(tensors: Sequence[Tensor], norm_type: float = 2.0) -> Tensor:

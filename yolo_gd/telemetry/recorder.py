@@ -16,11 +16,18 @@ documented in :mod:`yolo_gd.telemetry.schema`.
 
 The caller's protocol (``yolo_gd/inject/step.py``)::
 
-    scaler.unscale_(optimizer); norm = clip_grad_norm_(...) or None
-    recorder.before_step(trainer, progress, norm, clip)   # unscaled (possibly clipped) grads, params not stepped
+    scaler.unscale_(optimizer); read = read_grads(model.parameters()); clip_read_(read, clip)   # one read
+    recorder.before_step(trainer, progress, read, clip)   # unscaled (possibly clipped) grads, params not stepped
     scaler.step(optimizer); scaler.update()
     recorder.after_step(trainer)                          # params stepped
     optimizer.zero_grad()
+
+``read`` may also be a ``clip_grad_norm_`` return value or None (see
+:func:`yolo_gd.telemetry.step_values.per_tensor_norms`). At ``full`` level the owned step also calls
+:meth:`StepRecorder.first_microbatch` after a window's first micro-batch (noise scale, telemetry/noise_scale.py).
+
+The module is split by concern: the row layout (telemetry/layout.py), the per-step device math
+(telemetry/step_values.py), the epoch summary (telemetry/summary.py); this file keeps the row lifecycle.
 
 ``progress`` only needs ``step``, ``batch``, ``batches_per_epoch`` and ``epoch`` (a
 :class:`yolo_gd.optim.progress.Progress`), so an observe-only wiring can build it from the host's counters.
@@ -34,13 +41,12 @@ import math
 import time
 import weakref
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import torch
-from torch import Tensor
 
-from yolo_gd.telemetry.norms import layer_keys, ratio, segment_index, segment_norms, slice_norms, tensor_norms
+from yolo_gd.telemetry.layout import Layout, host_number, keep, momentum
+from yolo_gd.telemetry.norms import ratio, segment_norms, slice_norms
 from yolo_gd.telemetry.schema import cast_steps
 from yolo_gd.telemetry.sinks import (
     EPOCHS_CSV,
@@ -51,44 +57,12 @@ from yolo_gd.telemetry.sinks import (
     read_steps,
     truncate_epochs,
 )
+from yolo_gd.telemetry.step_values import Consts, amp_values, grad_sq, loss_values, per_tensor_norms
+from yolo_gd.telemetry.summary import epoch_row
 
 __all__ = ["StepRecorder", "LEVELS", "read_steps"]
 
 LEVELS = ("basic", "full")
-_HOST_FIXED = ("step", "epoch", "batch", "batch_in_epoch", "images_seen", "time", "attempt", "optimizer", "clip")
-
-
-def _unwrap(model):
-    """The bare model under DDP / torch.compile wrappers (Ultralytics' own helper, imported only when needed)."""
-    from ultralytics.utils.torch_utils import unwrap_model
-
-    return unwrap_model(model)
-
-
-def _group_names(groups: list[dict]) -> list[str]:
-    """Column-safe, unique names: the group's ``name``, else its Ultralytics ``param_group`` tag, else group<i>."""
-    names: list[str] = []
-    for i, g in enumerate(groups):
-        name = str(g.get("name") or g.get("param_group") or f"group{i}").replace("/", "_")
-        names.append(name if name not in names else f"{name}_{i}")
-    return names
-
-
-def _momentum(group: dict) -> Any:
-    """Momentum (SGD, RMSprop) or beta1 (Adam family) of a param group, NaN when it has neither."""
-    if "betas" in group:
-        return group["betas"][0]
-    return group.get("momentum", math.nan)
-
-
-def _keep(value: Any) -> Any:
-    """A group hyperparameter as it is now. Tensor LRs/betas (rare: ``lr=torch.tensor(...)``, capturable
-    optimizers) are cloned on their device, not read (that would sync); :func:`_host_number` reads them at flush."""
-    return value.detach().clone() if isinstance(value, Tensor) else value
-
-
-def _host_number(value: Any) -> float:
-    return float(value) if isinstance(value, Tensor) else value
 
 
 class StepRecorder:
@@ -131,7 +105,6 @@ class StepRecorder:
         self.layer_depth = layer_depth
         self.capacity = max(int(capacity), 1)
         self.attempt = 0
-        self.columns: list[str] = []  # host columns then device columns, fixed at the first step
         self._parts = ParquetParts(self.out_dir / STEPS_DIR)
         self._tensorboard = tensorboard and self.active and TensorBoardSink.available()
         self._tb: TensorBoardSink | None = None
@@ -145,6 +118,9 @@ class StepRecorder:
         self._last_step: int | None = None
         self._attempt_marked = False  # new_attempt() was called since the last row
         self._epoch_frames: list[pd.DataFrame] = []
+        self._lay: Layout | None = None
+        self._first_sq: torch.Tensor | None = None  # full: the current window's first micro-batch read
+        self._first_batch = -1  # and the global batch index it was read at
         # atexit holds only a weak reference: a recorder that is garbage collected is not kept alive by it
         self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
         if self.active:
@@ -152,78 +128,43 @@ class StepRecorder:
 
     # ------------------------------------------------------------------------------------------------- setup
 
+    @property
+    def columns(self) -> list[str]:
+        """Host columns then device columns, fixed at the first step (empty before it)."""
+        return self._lay.columns if self._lay is not None else []
+
+    @property
+    def host_columns(self) -> list[str]:
+        return self._lay.host_columns
+
+    @property
+    def device_columns(self) -> list[str]:
+        return self._lay.device_columns
+
+    @property
+    def group_names(self) -> list[str]:
+        return self._lay.group_names
+
+    @property
+    def layer_names(self) -> list[str]:
+        return self._lay.layer_names
+
+    @property
+    def loss_names(self) -> list[str]:
+        return self._lay.loss_names
+
+    @property
+    def device(self) -> torch.device:
+        return self._lay.device
+
     def _setup(self, trainer) -> None:
         """Fix the row layout from the first step's optimizer, model and loss dict; allocate device memory once."""
-        optimizer = trainer.optimizer
-        groups = optimizer.param_groups
-        self._optimizer_id = id(optimizer)
-        self._optimizer_name = type(optimizer).__name__  # what optimizer='auto' picked, in observe-only runs
-        self._group_sizes = [len(g["params"]) for g in groups]
-        self.group_names = _group_names(groups)
-        self._params: list[Tensor] = [p for g in groups for p in g["params"]]
-        if not self._params:
-            raise ValueError("the optimizer has no parameters: nothing to record")
-        device = self._params[0].device
-        self._homogeneous = len({(p.dtype, p.device) for p in self._params}) == 1
-        self.device = device
-        G = len(groups)
-        self._group_index = segment_index(self._group_sizes, device)  # the only host->device copy: once
-
-        loss_items = getattr(trainer, "loss_items", None)
-        if isinstance(loss_items, dict):
-            self.loss_names = [str(k) for k in loss_items]
-        elif isinstance(loss_items, Tensor):
-            names = list(getattr(trainer, "loss_names", ()) or [])
-            n = loss_items.numel()
-            self.loss_names = names if len(names) == n else [f"part{i}" for i in range(n)]
-        else:
-            self.loss_names = []
-
-        dev_cols = ["loss_backprop", *(f"loss/{n}" for n in self.loss_names), "loss_sum", "grad_norm", "clipped",
-                    "clip_coef", "amp_scale", "skipped", "nonfinite", "nonfinite_count"]
-        dev_cols += [f"grad_norm/{g}" for g in self.group_names]
-        full = self.level == "full"
-        if full:
-            dev_cols += [f"param_norm/{g}" for g in self.group_names]
-            names = {id(p): n for n, p in _unwrap(trainer.model).named_parameters()}
-            keys_of = layer_keys([names.get(id(p), f"unnamed.{i}.p") for i, p in enumerate(self._params)],
-                                 self.layer_depth)
-            per_param = list(keys_of.values())
-            self.layer_names = list(dict.fromkeys(per_param))
-            pos = {k: i for i, k in enumerate(self.layer_names)}
-            self._layer_index = torch.tensor([pos[k] for k in per_param], dtype=torch.long, device=device)
-            dev_cols += [f"layer_grad_norm/{k}" for k in self.layer_names]
-        else:
-            self.layer_names = []
-        self._n_before = len(dev_cols)
-        if full:
-            dev_cols += [f"update_norm/{g}" for g in self.group_names]
-            dev_cols += [f"update_ratio/{g}" for g in self.group_names]
-        self.device_columns = dev_cols
-        self._col = {c: i for i, c in enumerate(dev_cols)}
-        self.host_columns = [*_HOST_FIXED, *(f"lr/{g}" for g in self.group_names),
-                             *(f"momentum/{g}" for g in self.group_names)]
-        self.columns = self.host_columns + self.device_columns
-
-        self._buf = torch.full((self.capacity, len(dev_cols)), math.nan, dtype=torch.float32, device=device)
-        if full:
-            # One persistent copy of the parameters (full level only: it costs one model's worth of memory and,
-            # per step, a copy + an in-place subtract + two reductions): before_step copies into it, after_step
-            # subtracts in place, so the update norm allocates nothing per step. It is ONE flat buffer (groups
-            # are consecutive slices), so per-group parameter and update norms are a few large contiguous
-            # reductions instead of hundreds of small ones (measured ~2x cheaper on CPU).
-            dtype = self._params[0].dtype
-            for p in self._params[1:]:
-                dtype = torch.promote_types(dtype, p.dtype)
-            numels = [p.numel() for p in self._params]
-            self._flat = torch.empty(sum(numels), dtype=dtype, device=device)
-            self._snapshot = [v.view(p.shape) for v, p in zip(self._flat.split(numels), self._params)]
-            self._group_numels = [sum(p.numel() for p in g["params"]) for g in groups]
-        self._no_grad = {(p.dtype, p.device): torch.zeros(0, dtype=p.dtype, device=p.device) for p in self._params}
-        self._one = torch.ones((), device=device)
-        self._zero = torch.zeros((), device=device)
-        self._nonfinite_total = torch.zeros((), device=device)
-        self._G = G
+        lay = self._lay = Layout.build(trainer, self.level, self.layer_depth)
+        self._buf = torch.full((self.capacity, len(lay.device_columns)), math.nan, dtype=torch.float32,
+                               device=lay.device)
+        self._c = Consts(lay.device)
+        self._col = {c: i for i, c in enumerate(lay.device_columns)}
+        self._nonfinite_total = torch.zeros((), device=lay.device)
         self._ready = True
 
     def _grow(self) -> None:
@@ -235,106 +176,79 @@ class StepRecorder:
     # ---------------------------------------------------------------------------------------------- per step
 
     @torch.no_grad()
-    def before_step(self, trainer, progress, norm: Tensor | None, clip: float | None) -> None:
-        """Record the host values and the pre-step device values of the step about to be taken. No host sync.
+    def first_microbatch(self, trainer, batch: int) -> None:
+        """Full level: read the gradients after an accumulation window's first micro-batch (noise scale).
 
-        ``norm``: the pre-clip global norm returned by ``clip_grad_norm_`` when the caller clipped (the grads are
-        then already multiplied by ``min(clip / (norm + 1e-6), 1)``; per-group and per-layer norms are divided by
-        that factor to report pre-clip values), or None when it did not clip (computed here).
+        The one extra read of the gradients per window (only at ``full``); kept on the device for the window's
+        step row. No host sync.
         """
-        if not self.active:
-            return
+        if self.active and self.level == "full":
+            self._first_batch = batch
+            self._first_sq = grad_sq([p for g in trainer.optimizer.param_groups for p in g["params"]],
+                                     getattr(trainer, "scaler", None))
+
+    def _begin_row(self, trainer, progress) -> int:
+        """Layout check, attempt bookkeeping and buffer room for a new row; returns the row index."""
         optimizer = trainer.optimizer
-        if self._ready and (id(optimizer) != self._optimizer_id
-                            or [len(g["params"]) for g in optimizer.param_groups] != self._group_sizes):
+        lay = self._lay
+        if self._ready and (id(optimizer) != lay.optimizer_id
+                            or [len(g["params"]) for g in optimizer.param_groups] != lay.group_sizes):
             self.flush()  # the optimizer was replaced: new layout from here on (a new part with its own columns)
             self._ready = False
         if not self._ready:
             self._setup(trainer)
-        if self._pending:  # the previous row never got its after_step: leave its after-columns NaN
-            self._pending = False
+        self._pending = False  # a previous row that never got its after_step keeps its after-columns NaN
         if self._last_step is not None and progress.step <= self._last_step and not self._attempt_marked:
             self.attempt += 1  # training went back (NaN recovery / OOM retry): later rows supersede earlier ones
         self._attempt_marked = False
         self._last_step = progress.step
         if self._n == self.capacity:
             self._grow()
-        row = self._n
+        return self._n
 
-        # host part: plain numbers the wrapper knows
-        groups = optimizer.param_groups
+    def _host_row(self, trainer, progress, clip: float | None) -> tuple:
+        """The plain numbers the wrapper knows about this step."""
+        groups = trainer.optimizer.param_groups
         batch = progress.batch
-        self._host.append((
-            progress.step,
-            progress.epoch,
-            batch,
-            batch - progress.epoch * progress.batches_per_epoch,
-            (batch + 1) * int(getattr(trainer, "batch_size", 0) or 0),
-            time.perf_counter() - self._t0,
-            self.attempt,
-            self._optimizer_name,
-            math.nan if clip is None else clip,
-            *(_keep(g["lr"]) for g in groups),
-            *(_keep(_momentum(g)) for g in groups),
-        ))
+        batch_size = int(getattr(trainer, "batch_size", 0) or 0)
+        noise = ()
+        if self._lay.full:  # micro-batches in this window (1 when no first micro-batch was read for it)
+            noise = (batch_size, batch - self._first_batch + 1 if self._first_sq is not None else 1)
+        return (progress.step, progress.epoch, batch, batch - progress.epoch * progress.batches_per_epoch,
+                (batch + 1) * batch_size, time.perf_counter() - self._t0, self.attempt, self._lay.optimizer_name,
+                math.nan if clip is None else clip, *noise, *(keep(g["lr"]) for g in groups),
+                *(keep(momentum(g)) for g in groups))
 
-        # device part
-        params = self._params
-        grads = [p.grad if p.grad is not None else self._no_grad[(p.dtype, p.device)] for p in params]
-        if self._homogeneous:  # the usual case: skip tensor_norms' per-tensor dtype/device bucketing
-            per_tensor = torch.stack(torch._foreach_norm(grads)).float()  # one foreach pass over the gradients
-        else:
-            per_tensor = tensor_norms(grads)
-        if norm is None:
-            total = torch.linalg.vector_norm(per_tensor)  # = clip_grad_norm_'s value (no clip happened)
-            coef = self._one
-        else:
-            total = norm.detach().to(self.device, torch.float32)
-            if clip is not None:
-                coef = torch.clamp(clip / (total + 1e-6), max=1.0)
-                per_tensor = per_tensor / coef  # undo the clip: report pre-clip norms
-            else:
-                coef = self._one
-        clipped = (total > clip) if clip is not None else self._zero
+    @torch.no_grad()
+    def before_step(self, trainer, progress, read, clip: float | None) -> None:
+        """Record the host values and the pre-step device values of the step about to be taken. No host sync.
+
+        ``read``: the step's :class:`~yolo_gd.telemetry.norms.GradRead` (pre-clip norms, read once with the clip),
+        or the pre-clip global norm returned by ``clip_grad_norm_`` when the caller clipped itself, or None when
+        nothing was read (computed here).
+        """
+        if not self.active:
+            return
+        row = self._begin_row(trainer, progress)
+        lay, c = self._lay, self._c
+        self._host.append(self._host_row(trainer, progress, clip))
+        per_tensor, total, coef = per_tensor_norms(lay, c, read, clip)
+        clipped = (total > clip) if clip is not None else c.zero
         nonfinite = ~torch.isfinite(total)
         self._nonfinite_total += nonfinite
-
-        scaler = getattr(trainer, "scaler", None)
-        self._skip_from_scale = False
-        if scaler is not None and scaler.is_enabled() and getattr(scaler, "_scale", None) is not None:
-            amp_scale = scaler._scale  # the tensor: get_scale() would sync
-            found = scaler._found_inf_per_device(optimizer)  # set by unscale_: device tensors, one per device
-            if found:
-                skipped = torch.stack([f.to(self.device) for f in found.values()]).sum() > 0
-            else:  # unscale_ not called before us: the step was skipped iff update() backs the scale off
-                skipped = self._zero
-                self._skip_from_scale = True
-        else:
-            amp_scale, skipped = self._one, self._zero
-
-        loss = getattr(trainer, "loss", None)
-        loss = loss.detach().float().sum() if isinstance(loss, Tensor) else torch.full((), math.nan, device=self.device)
-        items = getattr(trainer, "loss_items", None)
-        if isinstance(items, dict):
-            nan = self._zero * math.nan  # a part missing from this step's dict (names are fixed at the first step)
-            parts = [items[n].detach().float().reshape(()) if n in items else nan for n in self.loss_names]
-            parts = torch.stack(parts) if parts else self._zero.reshape(0)
-        elif isinstance(items, Tensor):
-            parts = items.detach().float().reshape(-1)
-        else:
-            parts = self._zero.reshape(0)
-
-        G = self._G
-        group_grad = segment_norms(per_tensor, self._group_index, G)
-        values = [loss.reshape(1), parts.reshape(-1), parts.sum().reshape(1), total.reshape(1),
-                  clipped.reshape(1), coef.reshape(1), amp_scale.reshape(1), skipped.reshape(1),
-                  nonfinite.reshape(1), self._nonfinite_total.reshape(1), group_grad]
-        if self.level == "full":
-            torch._foreach_copy_(self._snapshot, params)
-            self._param_norms = slice_norms(self._flat, self._group_numels)  # the params before the step
-            values.append(self._param_norms)
-            values.append(segment_norms(per_tensor, self._layer_index, len(self.layer_names)))
-        torch.cat([v.float() for v in values], out=self._buf[row, : self._n_before])
+        amp_scale, skipped, self._skip_from_scale = amp_values(trainer, trainer.optimizer, c, lay.device)
+        loss, parts = loss_values(trainer, lay, c)
+        values = [loss.reshape(1), parts, parts.sum().reshape(1), total.reshape(1), clipped.reshape(1),
+                  coef.reshape(1), amp_scale.reshape(1), skipped.reshape(1), nonfinite.reshape(1),
+                  self._nonfinite_total.reshape(1), segment_norms(per_tensor, lay.group_index, lay.G)]
+        if lay.full:
+            torch._foreach_copy_(lay.snapshot, lay.params)
+            self._param_norms = slice_norms(lay.flat, lay.group_numels)  # the params before the step
+            first = self._first_sq if self._first_sq is not None else c.nan
+            self._first_sq = None
+            values += [self._param_norms, first.to(lay.device).reshape(1),
+                       segment_norms(per_tensor, lay.layer_index, len(lay.layer_names))]
+        torch.cat([v.float() for v in values], out=self._buf[row, : lay.n_before])
         self._n += 1
         self._pending = True
 
@@ -343,15 +257,14 @@ class StepRecorder:
         """Record what the step changed (update norms); flush if ``flush_every`` rows are waiting. No host sync."""
         if not self.active or not self._pending:
             return
-        row = self._n - 1
-        if self.level == "full":
-            torch._foreach_sub_(self._snapshot, self._params)  # snapshot := before - after (in place)
-            update = slice_norms(self._flat, self._group_numels)
-            torch.cat([update, ratio(update, self._param_norms)], out=self._buf[row, self._n_before:])
+        row, lay = self._n - 1, self._lay
+        if lay.full:
+            torch._foreach_sub_(lay.snapshot, lay.params)  # snapshot := before - after (in place)
+            update = slice_norms(lay.flat, lay.group_numels)
+            torch.cat([update, ratio(update, self._param_norms)], out=self._buf[row, lay.n_before:])
         if self._skip_from_scale:
-            scaler = trainer.scaler
             col = self._col["amp_scale"]
-            self._buf[row, self._col["skipped"]].copy_(scaler._scale.float() < self._buf[row, col])
+            self._buf[row, self._col["skipped"]].copy_(trainer.scaler._scale.float() < self._buf[row, col])
         self._pending = False
         if self.flush_every and self._n >= self.flush_every:
             self.flush()
@@ -373,7 +286,7 @@ class StepRecorder:
         if not self.active or not self._ready or n <= 0:
             return pd.DataFrame(columns=self.columns)
         dev = self._buf[:n].cpu().numpy()  # the one sync per flush
-        host = pd.DataFrame([[_host_number(v) for v in r] for r in self._host[:n]], columns=self.host_columns)
+        host = pd.DataFrame([[host_number(v) for v in r] for r in self._host[:n]], columns=self.host_columns)
         df = pd.concat([host, pd.DataFrame(dev, columns=self.device_columns)], axis=1)
         return cast_steps(df)
 
@@ -419,24 +332,7 @@ class StepRecorder:
         if df.empty:
             return None
         df = df[df["attempt"] == df["attempt"].iloc[-1]]  # the epoch as training kept it
-        finite = df["grad_norm"][~df["nonfinite"]].astype("float64")
-        last = df.iloc[-1]
-        row = {
-            "epoch": int(trainer.epoch),
-            "attempt": int(last["attempt"]),
-            "steps": len(df),
-            "first_step": int(df["step"].iloc[0]),
-            "last_step": int(last["step"]),
-            "time": float(last["time"]),
-            "grad_norm_mean": float(finite.mean()) if len(finite) else math.nan,
-            "grad_norm_max": float(finite.max()) if len(finite) else math.nan,
-            "clip_rate": float(df["clipped"].mean()),
-            "skipped_steps": int(df["skipped"].sum()),
-            "nonfinite_steps": int(df["nonfinite"].sum()),
-            **{c: float(last[c]) for c in df.columns if c.startswith("lr/")},
-            "loss_backprop_mean": float(df["loss_backprop"].astype("float64").mean()),
-            **{f"{c}_mean": float(df[c].astype("float64").mean()) for c in df.columns if c.startswith("loss/")},
-        }
+        row = epoch_row(df, trainer.epoch)
         append_epoch(self.out_dir / EPOCHS_CSV, row)
         return row
 

@@ -51,6 +51,9 @@ STEP_COLUMNS: tuple[Column, ...] = (
     Column("optimizer", "str", "host", "basic",
            "optimizer class name (in observe-only runs: what Ultralytics' optimizer='auto' picked)"),
     Column("clip", "float64", "host", "basic", "gradient clip threshold in force (NaN: no clipping)"),
+    Column("batch_size", "int64", "host", "full", "images per micro-batch (the trainer's batch size)"),
+    Column("accumulate", "int64", "host", "full",
+           "micro-batches in this step's accumulation window (1: no first-micro-batch read, no noise-scale sample)"),
     Column("lr/<group>", "float64", "host", "basic", "learning rate of the group used by this step"),
     Column("momentum/<group>", "float64", "host", "basic",
            "momentum (SGD-like) or beta1 (Adam-like) of the group used by this step; NaN if the optimizer has none"),
@@ -74,6 +77,9 @@ STEP_COLUMNS: tuple[Column, ...] = (
     Column("skipped", "bool", "device", "basic", "the AMP scaler skipped this step (inf/NaN gradients)"),
     Column("nonfinite", "bool", "device", "basic", "grad_norm is inf or NaN"),
     Column("nonfinite_count", "int64", "device", "basic", "non-finite steps so far in this recorder's process"),
+    Column("grad_sq_first", "float32", "device", "full",
+           "squared global norm of the unscaled gradient after the window's first micro-batch (noise scale; "
+           "NaN when accumulate is 1)"),
     Column("layer_grad_norm/<layer>", "float32", "device", "full", "pre-clip L2 norm of one module's gradients"),
 )
 
@@ -92,6 +98,13 @@ EPOCH_COLUMNS: tuple[Column, ...] = (
     Column("lr/<group>", "float64", "derived", "basic", "LR of the group at the epoch's last step"),
     Column("loss_backprop_mean", "float64", "derived", "basic", "mean of loss_backprop"),
     Column("loss/<part>_mean", "float64", "derived", "basic", "mean of each loss part"),
+    Column("noise_scale", "float64", "derived", "full",
+           "McCandlish et al. 2018 simple noise scale B_simple = tr(Sigma)/|G|^2 in images, from the windows' "
+           "first micro-batch (B) and whole window (k B); NaN when k = 1, observe-only or DDP"),
+    Column("noise_scale_lo", "float64", "derived", "full", "2.5 % bootstrap percentile over the epoch's windows"),
+    Column("noise_scale_hi", "float64", "derived", "full", "97.5 % bootstrap percentile over the epoch's windows"),
+    Column("noise_windows", "int64", "derived", "full", "accumulation windows the noise scale used"),
+    Column("batch_size", "float64", "derived", "full", "images per micro-batch at the epoch's last step"),
 )
 
 
