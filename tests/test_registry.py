@@ -471,3 +471,29 @@ def test_schedule_free_reads_group_lr_each_step():
     assert all(g["lr_max"] == 2e-3 for g in opt.param_groups)
     opt.eval()  # back to the averaged point x for validation / saving
     assert all(not g["train_mode"] for g in opt.param_groups)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_fused_capability_is_read_by_construction(name, monkeypatch):
+    """Every registry record: ``fused=True`` reaches the constructor on CUDA exactly when the record's
+    ``fused_on_cuda`` says so (SGD: never, as native Ultralytics' SGD), and never on CPU (kwargs captured on CPU)."""
+    import yolo_gd.optim.construct as construct
+
+    info = get_optimizer_info(name)
+    _require_package(info)
+    if info.needs_closure:
+        pytest.skip("refused before construction")
+    passed = []
+
+    def capture(info_, obj, groups, kwargs, *rest):
+        passed.append(dict(kwargs))
+
+    monkeypatch.setattr(construct, "_construct_class", capture)
+    monkeypatch.setattr(construct, "_construct_callable", capture)
+    for device_type in ("cuda", "cpu"):
+        build_optimizer(info, _groups(tiny_model(), info), device_type=device_type)
+    on_cuda, on_cpu = passed
+    assert on_cuda.get("fused") is (True if info.fused_on_cuda else None)
+    assert "fused" not in on_cpu
+    if name in ("sgd", "sgd_plain"):
+        assert info.fused_on_cuda is (name == "sgd_plain")  # injected 'sgd' keeps native's foreach kernel
