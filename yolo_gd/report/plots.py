@@ -219,6 +219,35 @@ def plot_clip_rate(groups, colors, out: Path, target=None):
     return finish_figure(fig, [ax], out / "clip_rate.png", "gradient clipping rate per epoch", subtitle=sub)
 
 
+def plot_noise_scale(groups, colors, out: Path, target=None):
+    """Per-epoch gradient noise scale of each config (level 'full', k >= 2 windows); None when no trial has one."""
+    from yolo_gd.telemetry.noise_scale import epoch_noise_scale
+
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
+    ax = fig.subplots()
+    drawn = False
+    for config, trials in groups.items():
+        curves = []
+        for t in trials:
+            df = t.steps
+            if df.empty or "grad_sq_first" not in df:
+                continue
+            pts = [(e + 1, epoch_noise_scale(g).value) for e, g in df.groupby("epoch")]
+            pts = [(e, v) for e, v in pts if np.isfinite(v) and v > 0]
+            if pts:
+                curves.append((np.array([e for e, _ in pts], "float64"), np.array([v for _, v in pts])))
+        drawn |= _draw(ax, curves, colors[config], _label(config, trials), marker="o")
+    if not drawn:
+        return None
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("simple noise scale (images, log)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return finish_figure(fig, [ax], out / "noise_scale.png", "gradient noise scale per epoch",
+                         subtitle="McCandlish et al. 2018 B_simple from first micro-batch vs whole window; "
+                                  "line: mean over seeds; band: min-max over seeds")
+
+
 def plot_map(groups, colors, out: Path, target=None):
     """Val mAP50-95 (and the target's metric, when it is another one) vs epoch and vs cumulative wall time."""
     metrics = [MAP]
@@ -267,6 +296,8 @@ PLOTS: dict[str, tuple[Callable, str]] = {
     "lr": (plot_lr, "Learning rate as each step used it (first parameter group)."),
     "update_ratio": (plot_update_ratio, "Relative step size ||update|| / ||params|| (telemetry level 'full')."),
     "clip_rate": (plot_clip_rate, "Share of optimizer steps whose gradient norm exceeded the clip threshold."),
+    "noise_scale": (plot_noise_scale, "Gradient noise scale B_simple per epoch, in images (telemetry 'full', "
+                                      "nbs >= 2 x batch); compare with the images per step."),
 }
 
 

@@ -169,6 +169,32 @@ def _plot_layers(df, out, name):
     return out / "layer_grad_norm.png"
 
 
+def _plot_noise_scale(df, out, name):
+    """Per-epoch gradient noise scale (level 'full' with k >= 2 windows) with its bootstrap interval."""
+    from yolo_gd.telemetry.noise_scale import epoch_noise_scale
+
+    if "grad_sq_first" not in df:
+        return None
+    rows = [(e, epoch_noise_scale(g)) for e, g in df.groupby("epoch")]
+    rows = [(e + 1, n) for e, n in rows if np.isfinite(n.value) and n.value > 0]
+    if not rows:
+        return None
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    ax = fig.subplots()
+    x = np.array([e for e, _ in rows], dtype="float64")
+    y = np.array([n.value for _, n in rows])
+    ax.plot(x, y, marker="o", color=_color(0), label="B_simple")
+    lo, hi = np.array([n.lo for _, n in rows]), np.array([n.hi for _, n in rows])
+    ax.fill_between(x, np.where(lo > 0, lo, np.nan), hi, color=_color(0), alpha=0.2, lw=0, label="95 % bootstrap")
+    batch = df["batch_size"].iloc[-1] * df["accumulate"].max()
+    ax.axhline(batch, color="0.3", ls="--", lw=1, label=f"images per step ({batch:g})")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("simple noise scale (images, log)")
+    ax.legend()
+    return _finish(fig, [ax], f"{name}: gradient noise scale", out / "noise_scale.png")
+
+
 def plot_steps(df: pd.DataFrame, out_dir: str | os.PathLike, name: str = "run") -> list[Path]:
     """Write the PNGs for a step table ``df`` into ``out_dir``; returns the paths written (plots with no data
     are skipped: no update ratio or layer heat map below level 'full')."""
@@ -180,7 +206,7 @@ def plot_steps(df: pd.DataFrame, out_dir: str | os.PathLike, name: str = "run") 
         df = df.drop_duplicates("step", keep="last")
     df = df.sort_values("step", kind="stable").reset_index(drop=True)
     paths = []
-    for plot in (_plot_losses, _plot_grad_norm, _plot_lr, _plot_update_ratio, _plot_layers):
+    for plot in (_plot_losses, _plot_grad_norm, _plot_lr, _plot_update_ratio, _plot_layers, _plot_noise_scale):
         path = plot(df, out, name)
         if path is not None:
             paths.append(path)
@@ -191,7 +217,8 @@ def plot_run(run_dir: str | os.PathLike) -> list[Path]:
     """Plot a run's step table into its ``telemetry/`` folder (``run_dir`` is the save dir or that folder).
 
     Writes ``losses.png``, ``grad_norm.png``, ``lr_momentum.png`` and, for a run recorded at level ``full``,
-    ``update_ratio.png`` and ``layer_grad_norm.png``; returns the paths written (empty when no step was recorded).
+    ``update_ratio.png``, ``layer_grad_norm.png`` and (with accumulation windows of k >= 2) ``noise_scale.png``;
+    returns the paths written (empty when no step was recorded).
     """
     run_dir = Path(run_dir)
     tdir = telemetry_dir(run_dir)
