@@ -46,8 +46,9 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from _common import EpochTimer  # noqa: E402
 
-# Tiny sizes of --dry-run: the whole suite in well under a minute on 2 CPU cores (tests/test_gpu_suite.py)
-DRY = dict(device="cpu", images=8, imgsz=32, batch=4, epochs=1, repeats=1, trial_epochs=1, concurrency="1,2",
+# Tiny sizes of --dry-run (tests/test_gpu_suite.py): 9 tiny trainings + 3 trial processes; each costs its fixed
+# overheads (model build, final validation), so the time depends on the machine's load more than on these sizes
+DRY = dict(device="cpu", images=4, imgsz=32, batch=2, epochs=1, repeats=1, trial_epochs=1, concurrency="1,2",
            amp=False, cache="", qat=False)
 SECTIONS = ("inject", "telemetry", "sync", "trials", "qat")
 
@@ -230,11 +231,17 @@ def section_trials(args, data, project) -> dict:
     out = {}
     for n in (int(c) for c in args.concurrency.split(",")):
         t0 = time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, "-c", TRIAL, args.model, str(data), str(args.trial_epochs),
-                                   str(args.imgsz), str(args.batch), args.device, str(project / f"trials{n}"),
-                                   f"t{i}", "1" if args.amp else "0"], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True) for i in range(n)]
-        errors = [p.communicate()[1][-500:] for p in procs if p.wait() != 0 or False]
+        logs = [project / f"trials{n}-{i}.log" for i in range(n)]
+        logs[0].parent.mkdir(parents=True, exist_ok=True)
+        procs = []
+        for i, log in enumerate(logs):  # output to files: a full pipe would stall a trial
+            with open(log, "w") as f:
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-c", TRIAL, args.model, str(data), str(args.trial_epochs), str(args.imgsz),
+                     str(args.batch), args.device, str(project / f"trials{n}"), f"t{i}", "1" if args.amp else "0"],
+                    stdout=f, stderr=subprocess.STDOUT))
+        codes = [p.wait() for p in procs]
+        errors = [log.read_text()[-800:] for log, c in zip(logs, codes) if c != 0]
         wall = time.perf_counter() - t0
         out[str(n)] = {"wall_s": wall, "trials_per_hour": n * 3600 / wall, "failed": len(errors), "errors": errors}
     base = out[min(out, key=int)]["trials_per_hour"]
