@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from yolo_gd.health import findings as T
+import yolo_gd.health.findings as T
 from yolo_gd.health.findings import Finding
 
 __all__ = ["RULES", "run_rules", "spike_steps", "warmup_steps"]
