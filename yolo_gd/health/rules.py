@@ -190,7 +190,8 @@ def warmup(df: pd.DataFrame, epochs: pd.DataFrame) -> list[Finding]:
     if wu > T.WARMUP_TOO_LONG_FRACTION * len(df):
         out.append(Finding("warmup-too-long", "the warmup takes a large part of the run",
                            f"LR rises for {wu} of {len(df)} steps ({wu / len(df):.0%})",
-                           f"shorten the warmup (warmup={max(1, len(df) // 20)} steps, or warmup_epochs=) or train "
+                           f"shorten the warmup (warmup={max(1, len(df) // 10)} with an injected optimizer, or a smaller "
+                           "warmup_epochs=) or train "
                            "longer: Ultralytics warms up for at least 100 steps whatever the run length"))
     return out
 
