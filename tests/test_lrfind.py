@@ -106,3 +106,40 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return torch.equal(a, b)
+
+
+def test_protocol_lrfind_sweep(tiny_data, tmp_path):
+    from yolo_gd.ablate.manifest import read_manifest
+    from yolo_gd.ablate.runner import run_sweep
+
+    spec = tmp_path / "lf.yaml"
+    spec.write_text(f"name: lf\nbase: {{model: yolo11n.yaml, data: '{tiny_data}', imgsz: 64, batch: 8, nbs: 8, "
+                    f"workers: 0, plots: false, amp: false, warmup_epochs: 1}}\naxes:\n  optimizer: [adamw]\n"
+                    f"seeds: [0]\nbudget: {{epochs: 1}}\nprotocol: lrfind\nlrfind: {{steps: 12, lr_min: 1e-5, "
+                    f"lr_max: 1.0}}\n", encoding="utf-8")
+    lines = []
+    sweep_dir = run_sweep(spec, out_root=tmp_path / "runs", progress=lines.append)
+    m = read_manifest(sweep_dir)
+    test = m["lrfind"]["adamw"]
+    assert m["protocol"] == "lrfind" and test["split"] == "train" and 2 <= test["steps"] <= 12
+    trial = m["trials"]["adamw-s0"]
+    assert trial["state"] == "done" and trial["lr"] == test["lr"] and trial["kwargs"]["lr"] == test["lr"]
+    from yolo_gd.report import build_report
+
+    report = build_report(sweep_dir).markdown.read_text(encoding="utf-8")
+    assert "Protocol `lrfind`" in report and "Run health (yolo-gd doctor)" in report
+    assert "LR range test of adamw" in report
+
+
+def test_protocol_lrfind_spec_errors(tmp_path):
+    from yolo_gd.ablate.spec import load_spec
+
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("axes:\n  optimizer: [sgd]\n  lr: [0.01]\nseeds: [0]\nbudget: {epochs: 1}\nprotocol: lrfind\n",
+                    encoding="utf-8")
+    with pytest.raises(UserError, match="protocol: lrfind picks each optimizer's LR itself"):
+        load_spec(spec)
+    spec.write_text("axes:\n  optimizer: [sgd]\nseeds: [0]\nbudget: {epochs: 1}\nlrfind: {steps: 10}\n",
+                    encoding="utf-8")
+    with pytest.raises(UserError, match="only used with 'protocol: lrfind'"):
+        load_spec(spec)
