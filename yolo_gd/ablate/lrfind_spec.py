@@ -7,9 +7,9 @@ from collections.abc import Mapping
 
 from yolo_gd.ablate.validate import positive_number
 from yolo_gd.ablate.yamlpos import Where
-from yolo_gd.errors import unknown_name
+from yolo_gd.errors import UserError, unknown_name
 
-__all__ = ["LRFIND_KEYS", "check_lrfind"]
+__all__ = ["LRFIND_KEYS", "check_lrfind", "check_lrfind_optimizer"]
 
 #: ``lrfind:`` options of ``protocol: lrfind`` (lr_find's own keywords; the rest come from each config).
 LRFIND_KEYS = ("steps", "lr_min", "lr_max")
@@ -28,3 +28,13 @@ def check_lrfind(where: Where, raw: dict, protocol: str) -> dict:
             raise where.error(("lrfind", key), str(unknown_name("lrfind option", key, LRFIND_KEYS)))
         positive_number(where, ("lrfind", key), value, "a positive number")
     return dict(opts)
+
+
+def check_lrfind_optimizer(where: Where, entry_path: tuple, optimizer: str) -> None:
+    """An optimizer the range test refuses (LR-free ones) is an error at its spec line, before anything runs."""
+    from yolo_gd.lrfind.run import check_optimizer
+
+    try:
+        check_optimizer(optimizer)
+    except UserError as e:
+        raise where.error(entry_path, str(e)) from None

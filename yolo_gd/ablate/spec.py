@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from yolo_gd.ablate import validate
-from yolo_gd.ablate.lrfind_spec import check_lrfind
+from yolo_gd.ablate.lrfind_spec import check_lrfind, check_lrfind_optimizer
 from yolo_gd.ablate.naming import config_name, num_text, safe_name
 from yolo_gd.ablate.yamlpos import Where, load_yaml
 from yolo_gd.errors import UserError, unknown_name
@@ -283,6 +283,8 @@ def _configs(where: Where, base: dict, entries: list, lrs: list, schedules: list
         validate.check_config(where, optimizer=opt, kwargs=kw, entry=ekw, entry_path=epath, schedule_path=spath,
                               schedule_set=sched is not None, lr_path=("axes", "lr", lr_i) if lr is not None else None,
                               time_budget=budget.time, protocol=protocol, ours=ours)
+        if protocol == "lrfind" and opt != "auto":
+            check_lrfind_optimizer(where, epath, opt)
         eff_lr = kw.get("lr", kw.get("lr0") if "lr0" in ekw else None)  # the LR the name shows
         center = eff_lr
         if center is None and opt != "auto":

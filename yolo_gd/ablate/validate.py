@@ -179,13 +179,6 @@ def check_config(where: Where, *, optimizer: str, kwargs: Mapping, entry: Mappin
     if protocol in LR_PICKING and optimizer == "auto":
         raise where.error(entry_path, "optimizer 'auto' (Ultralytics' own choice) ignores the LR it is given: it "
                                       "cannot be tuned; use protocol: fixed, or name an optimizer")
-    if protocol == "lrfind":
-        from yolo_gd.lrfind.run import check_optimizer
-
-        try:
-            check_optimizer(optimizer)
-        except UserError as e:
-            raise where.error(entry_path, str(e)) from None
 
 
 def check_tune(where: Where, raw: dict, protocol: str, configs: Sequence, epochs: int | None,
