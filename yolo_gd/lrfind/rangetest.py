@@ -6,11 +6,11 @@ for optimizer steps ``k = 0 .. n-1``, so step 0 trains at ``lr_min`` and step ``
 The suggestion rules, computed on the smoothed loss of the steps run:
 
 - ``min/10`` (fastai's ``minimum``): the LR at the smoothed loss's minimum, divided by 10: one decade below where
-  the loss stops falling (Smith's advice). Used by yolo_gd: see :data:`RULE` for why.
+  the loss stops falling (Smith's advice).
 - ``steepest`` (Lightning's ``LearningRateFinder``, fastai's ``steep``): the LR where the smoothed loss falls
   fastest per step (``np.gradient``), skipping the first :data:`SKIP_BEGIN` steps and the last one as Lightning does.
 - ``valley`` (fastai's default since 2021): the longest decreasing stretch of the loss, about halfway along it
-  (fastai's index: start + span/3 + span/6).
+  (fastai's index: start + span/3 + span/6). Used by yolo_gd: see :data:`RULE` for why.
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ BETA = 0.9
 DIVERGE_FACTOR = 4.0
 #: Steps skipped at the start by ``steepest`` (Lightning's ``skip_begin``: the EMA is still settling there).
 SKIP_BEGIN = 10
-#: The rule yolo_gd uses: the minimum is one well-defined point of the smoothed curve, while the steepest slope is
-#: a derivative of a noisy detection loss (it jumps between runs), and the valley needs a clean monotone stretch.
-RULE = "min/10"
+#: The rule yolo_gd uses. Measured on BCCD (bench/results/lrfind_bccd_cpu): the detection loss has a broad flat
+#: bottom (Lion: within noise from 1e-2 to 1e-1), so the argmin wanders over a decade and min/10 gave AdamW 1.6e-2
+#: (10x its usual LR); the steepest slope is the derivative of a noisy curve (one jump decides it); the valley uses
+#: the whole descending stretch and gave AdamW 2.5e-3, next to Ultralytics' own pick for small data (~2e-3).
+RULE = "valley"
 #: Backing off from the minimum by one decade (Smith 2017; fastai's ``minimum`` suggestion divides by 10).
 MIN_BACKOFF = 10.0
 

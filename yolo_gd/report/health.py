@@ -30,7 +30,7 @@ def lrfind_blocks(manifest: dict) -> list[tuple]:
     seconds = sum(float(v.get("seconds") or 0) for v in tests.values())
     blocks = [("p", f"Protocol `lrfind`: each config's LR came from an LR range test on the `train` split (LR "
                     f"rising exponentially from 1e-6 to 1 over at most 100 optimizer steps, stopped when the smoothed "
-                    f"loss passed 4x its minimum; suggestion: the LR at the smoothed minimum / 10), then every seed "
+                    f"loss passed 4x its minimum; the rule that picked each LR is in the table), then every seed "
                     f"trained at that LR. Cost: {steps} optimizer steps and {seconds:.0f} s in all. All metrics "
                     f"are on the validation split (Ultralytics' results.csv).")]
     blocks.append(("table", Table(["config", "LR used", "rule", "other rules", "steps", "seconds", "diverged"],
