@@ -10,6 +10,9 @@ __all__ = ["Finding"]
 CLIP_RATE_DOMINATED = 0.9
 #: Median clip coefficient at or below which the clip, not the gradient, sets the step size (a 10x shrink).
 CLIP_COEF_DOMINATED = 0.1
+#: Optimizer classes whose step does not scale with the gradient (Adam family, RMSprop, Adagrad, Lion's sign): for
+#: them a clip does not set the step size but re-weights steps; matched on the step table's ``optimizer`` name.
+SCALE_INVARIANT_PREFIXES = ("adam", "nadam", "radam", "rmsprop", "adagrad", "lion")
 #: A loss above this multiple of the median of the preceding steps is a spike (noise is well under 2x).
 SPIKE_FACTOR = 2.0
 #: Steps of history the spike median is taken over (long enough to be robust, short enough to follow the decay).

@@ -62,8 +62,14 @@ def clip_dominated(df: pd.DataFrame, epochs: pd.DataFrame) -> list[Finding]:
                 f"median {_num(coef.median())} (range {_num(coef.min())}-{_num(coef.max())}); pre-clip grad_norm "
                 f"median {_num(norm.median())} (range {_num(norm.min())}-{_num(norm.max())})"
                 + (f" against clip {_num(clip)}" if clip is not None else ""))
-    return [Finding("clip-dominated", "the gradient clip sets the step size: training is normalised-gradient "
-                    "descent at step LR x clip, whatever the gradient's size", evidence,
+    opt = str(finite["optimizer"].iloc[-1]) if "optimizer" in finite else ""
+    if opt.lower().startswith(T.SCALE_INVARIANT_PREFIXES):
+        title = (f"the gradient clip rescales every step: {opt} divides the scale out of its step, but each step's "
+                 f"gradient enters its moment averages weighted by 1 / its norm (large-gradient batches count less)")
+    else:
+        title = ("the gradient clip sets the step size: training is normalised-gradient descent at step LR x clip, "
+                 "whatever the gradient's size")
+    return [Finding("clip-dominated", title, evidence + (f"; optimizer {opt}" if opt else ""),
                     f"raise the clip to about the median pre-clip norm (clip={_num(norm.median())}) or turn it off "
                     "(clip=none) and retune the LR (yolo-gd lrfind), or keep the clip and treat LR x clip as "
                     "the step size when comparing optimizers")]
