@@ -143,3 +143,18 @@ def test_protocol_lrfind_spec_errors(tmp_path):
                     encoding="utf-8")
     with pytest.raises(UserError, match="only used with 'protocol: lrfind'"):
         load_spec(spec)
+
+
+@pytest.mark.parametrize("optimizer, module", [("sfadamw", "schedulefree"), ("lion", "lion_pytorch")])
+def test_range_test_runs_schedule_free_and_lion(tiny_data, tmp_path, optimizer, module):
+    from tests.conftest import require
+    from yolo_gd.lrfind.run import lr_find
+
+    require(module)
+    res = lr_find(model="yolo11n.yaml", data=tiny_data, optimizer=optimizer, lr_min=1e-5, lr_max=1e-2, steps=4,
+                  batch=8, imgsz=64, workers=0, amp=False, out=tmp_path / optimizer)
+    import pandas as pd
+
+    df = pd.read_csv(res.csv)
+    ramp = LrRamp(1e-5, 1e-2, 4)
+    assert np.allclose(df["lr"], [ramp.lr(k) for k in range(4)], rtol=1e-12, atol=0)
