@@ -118,6 +118,9 @@ def test_batch_far_from_noise_scale():
     [f] = run_rules(healthy(), epochs)
     assert f.code == "batch-vs-noise-scale" and "batch 16 images per step; noise scale 1e+03" in f.evidence
     assert codes(healthy(), pd.DataFrame({"epoch": [0]})) == []  # no noise_scale column: silent
+    acc = healthy()
+    acc["images_seen"] = (acc["step"] + 1) * 64  # accumulation: 64 images per optimizer step
+    assert codes(acc, pd.DataFrame({"epoch": [0], "noise_scale": [40.0]})) == []  # 64 vs 40: near
 
 
 def test_doctor_on_a_real_observe_only_run(tiny_data, tmp_path):

@@ -209,7 +209,9 @@ def noise_scale(df: pd.DataFrame, epochs: pd.DataFrame) -> list[Finding]:
     ns = ns[np.isfinite(ns) & (ns > 0)]
     if ns.empty:
         return []
-    batch = float(df["images_seen"].iloc[0]) / (float(df["batch"].iloc[0]) + 1.0)
+    # images per optimizer step (batch x accumulation): what the noise scale is compared to
+    seen = df["images_seen"].astype("float64").diff().dropna()
+    batch = float(seen.median()) if len(seen) else float(df["images_seen"].iloc[0]) / (float(df["batch"].iloc[0]) + 1)
     b = float(ns.iloc[-1])
     if 1.0 / T.NOISE_SCALE_FACTOR <= batch / b <= T.NOISE_SCALE_FACTOR:
         return []
