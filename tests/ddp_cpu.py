@@ -51,7 +51,7 @@ def dump_rank_state(trainer) -> None:
     """``teardown`` on every rank: what each rank trained with and ended with, for the test to compare."""
     from ultralytics.utils.torch_utils import unwrap_model
 
-    if LOCAL_RANK == -1:
+    if LOCAL_RANK == -1 or trainer.ema is None:  # the launcher, or a worker that failed before training
         return
     groups = trainer.optimizer.param_groups
     torch.save({
@@ -62,7 +62,7 @@ def dump_rank_state(trainer) -> None:
         "initial_lr": [g.get("initial_lr") for g in groups],
         "lr": [g["lr"] for g in groups],
         "steps": getattr(getattr(trainer, "_yolo_gd_run", None), "counters", None),
-        "epoch": trainer.epoch,
+        "epoch": getattr(trainer, "epoch", None),
     }, trainer.save_dir / f"rank{RANK}.pt")
 
 

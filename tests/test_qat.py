@@ -59,7 +59,7 @@ def qat_run(float_ckpt, tiny_data, tmp_path_factory):
                                   if isinstance(getattr(m, "weight_quantizer", None), TensorQuantizer)
                                   and m.weight_quantizer.is_enabled},
             quantizers=_quantizers(trainer.model),
-            injected=trainer.optimizer is getattr(trainer, "_yolo_gd_optimizer", None),
+            injected=trainer.optimizer is getattr(getattr(trainer, "_yolo_gd_run", None), "optimizer", None),
         )
 
     original = yolo_gd.inject.attach.attach
@@ -108,7 +108,9 @@ def test_fine_tune_is_quantized_finite_and_recorded(qat_run):
 
     steps = read_steps(qat_run.save_dir)
     planned = yaml.safe_load((qat_run.save_dir / "yolo_gd_run.yaml").read_text())["injected"]["optimizer_steps"]
-    saved = torch.load(qat_run.save_dir / "weights" / "yolo_gd_state.pt", weights_only=False)
+    from yolo_gd.inject.state import read_state
+
+    saved = read_state(qat_run.save_dir / "weights")  # the newest epoch's state
     assert len(steps) == planned == saved["steps"] > 0
     assert steps["step"].tolist() == list(range(planned))
     assert set(steps["optimizer"]) == {"AdamW"}

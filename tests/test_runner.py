@@ -226,7 +226,7 @@ def test_a_killed_sweep_resumes_its_trial(tmp_path, tiny_data):
         runner = subprocess.Popen([sys.executable, "-m", "yolo_gd.cli", "ablate", str(spec), f"out={root}"], env=env,
                                   cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     trial_dir = root / "resume" / "sgd-lr0.01-s0"
-    state = trial_dir / "weights" / "yolo_gd_state.pt"  # written after last.pt at the end of each epoch
+    state = trial_dir / "weights" / "last.pt"  # yolo_gd's state of an epoch is written before it
     deadline = time.monotonic() + 180
     try:
         while not state.exists():

@@ -4,7 +4,7 @@ from yolo_gd.errors import UserError
 
 __version__ = "0.1.0"
 
-__all__ = ["UserError", "__version__", "attach", "train"]
+__all__ = ["UserError", "__version__", "attach", "doctor", "lr_find", "train"]
 
 
 def __getattr__(name):
@@ -17,4 +17,12 @@ def __getattr__(name):
         from yolo_gd.training import train
 
         return train
+    if name == "doctor":
+        from yolo_gd.health.doctor import doctor
+
+        return doctor
+    if name == "lr_find":
+        from yolo_gd.lrfind.run import lr_find
+
+        return lr_find
     raise AttributeError(f"module 'yolo_gd' has no attribute '{name}'")

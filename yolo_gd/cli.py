@@ -28,6 +28,8 @@ commands:
   compare key=value ...         ablate configs/sgd_vs_adam.yaml: SGD vs AdamW on the default shapes set
   report SWEEP_DIR              rebuild a sweep's report (Markdown, HTML, CSV, plots)
   qat model=FLOAT.pt data=...   quantization-aware fine-tune (injected optimizer), int8 ONNX export, measured table
+  doctor RUN_DIR                findings on a run's telemetry (clip-dominated, LR too high/low, dead layers...)
+  lrfind key=value ...          LR range test (model=, data=, optimizer=, lr_min=, lr_max=, steps=, out=)
   plot RUN_DIR                  PNG plots of a run's per-step telemetry (losses, grad norm, LR, update ratio)
 """
 
@@ -148,6 +150,23 @@ def _plot(args: list[str]) -> int:
     return 0
 
 
+def _doctor(args: list[str]) -> int:
+    from yolo_gd.health.doctor import doctor, format_findings
+
+    if len(args) != 1:
+        raise UserError("usage: yolo-gd doctor RUN_DIR (a training's save dir, e.g. runs/detect/train)")
+    print(format_findings(doctor(args[0]), args[0]))
+    return 0
+
+
+def _lrfind(args: list[str]) -> int:
+    from yolo_gd.lrfind.run import lr_find
+
+    result = lr_find(**parse_pairs(args))
+    print(result.summary())
+    return 0
+
+
 def _ablate(args: list[str]) -> int:
     from yolo_gd.ablate.commands import ablate_command, exit_code
 
@@ -182,7 +201,7 @@ def _qat(args: list[str]) -> int:
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": _train, "data": _data, "plot": _plot, "ablate": _ablate, "compare": _compare, "report": _report,
-    "qat": _qat,
+    "qat": _qat, "doctor": _doctor, "lrfind": _lrfind,
 }
 
 

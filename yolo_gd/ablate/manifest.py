@@ -11,11 +11,14 @@ Read contract (what the report reads; plain JSON, no yolo_gd needed)::
     spec      str                       path of the spec file the sweep was started from
     spec_copy str                       the spec's text
     created   float                     unix time the sweep was first started
-    protocol  "fixed" | "tuned"
+    protocol  "fixed" | "tuned" | "lrfind"
     target    null | {"metric": str, "value": float}
     baseline  str                       config name of the first optimizer entry
     tuned     null | {config: {"tried": {"<lr>": metric or null, ...}, "picked": float, "metric": str,
                                "split": "val", "seeds": [int]}}
+    lrfind    null | {config: {"lr": float, "rule": str, "suggested": float | null, "others": {rule: float | null},
+                               "steps": int, "seconds": float, "stopped_at_divergence": bool, "split": "train",
+                               "plot": str, "csv": str}}   (lr: the suggestion, else the entry's LR: see rule)
     trials    {trial name: {
                  "config": str, "seed": int, "stage": "tune" | "main",
                  "state": "pending" | "running" | "done" | "failed",
@@ -116,6 +119,7 @@ class Manifest:
     target: dict | None = None
     baseline: str | None = None
     tuned: dict | None = None
+    lrfind: dict | None = None
     trials: dict[str, TrialRecord] = field(default_factory=dict)
     updated: float | None = None
 

@@ -11,7 +11,7 @@
     seeds: [0]
     budget: {epochs: 15}         # or {time: 0.05} (hours; only with optimizer 'auto', see below)
     target: {metric: "metrics/mAP50(B)", value: 0.5}
-    protocol: fixed              # or tuned
+    protocol: fixed              # or tuned, or lrfind
     tune: {lrs: [1e-4, 1e-3], epochs: 5, seeds: [0]}
 
 The grid optimizer x lr x schedule x seed expands into trials named ``<config>-s<seed>``; a config name is the
@@ -34,6 +34,10 @@ the LR that reached the best final metric on the validation split (``target.metr
 runner does the picking; here the main trials of a tuned sweep are known by name only until an LR is picked (see
 :meth:`Sweep.main_trials`).
 
+``protocol: lrfind``: before the main trials, each config gets its LR from an LR range test
+(:func:`yolo_gd.lrfind.run.lr_find`, default settings, seed of the first seed) on the train split; the runner runs
+the tests (:mod:`~yolo_gd.ablate.lrfind_stage`) and records them in the manifest's ``lrfind``.
+
 The YAML is read by :mod:`~yolo_gd.ablate.yamlpos` (values and the line of every key), checked part by part by
 :mod:`~yolo_gd.ablate.validate` (the rules and their messages) and named by :mod:`~yolo_gd.ablate.naming`.
 """
@@ -46,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from yolo_gd.ablate import validate
+from yolo_gd.ablate.lrfind_spec import check_lrfind, check_lrfind_optimizer
 from yolo_gd.ablate.naming import config_name, num_text, safe_name
 from yolo_gd.ablate.yamlpos import Where, load_yaml
 from yolo_gd.errors import UserError, unknown_name
@@ -130,6 +135,7 @@ class Sweep:
     protocol: str = "fixed"
     tune: Tune | None = None
     description: str | None = None
+    lrfind: Mapping[str, Any] = field(default_factory=dict, hash=False)  # protocol lrfind: lr_find's steps/lr_min/max
 
     @property
     def baseline(self) -> str:
@@ -177,7 +183,7 @@ class Sweep:
                 if self.budget.time is not None:
                     kw["time"] = self.budget.time
                 lr = c.lr
-                if self.protocol == "tuned":
+                if self.protocol in validate.LR_PICKING:
                     if picked is None or c.name not in picked:
                         kw, lr = {}, None
                     else:
@@ -244,7 +250,8 @@ def parse_spec(text: str, path: str | Path = "<spec>") -> Sweep:
     tune = Tune(*tune) if tune is not None else None
 
     sweep = Sweep(name=name, path=path, text=text, base=base, configs=tuple(configs), seeds=seeds, budget=budget,
-                  target=target, protocol=protocol, tune=tune, description=description)
+                  target=target, protocol=protocol, tune=tune, description=description,
+                  lrfind=check_lrfind(where, raw, protocol))
     all_names = sweep.trial_names()
     if len(set(all_names)) != len(all_names):
         dup = next(n for n in all_names if all_names.count(n) > 1)
@@ -276,13 +283,15 @@ def _configs(where: Where, base: dict, entries: list, lrs: list, schedules: list
         validate.check_config(where, optimizer=opt, kwargs=kw, entry=ekw, entry_path=epath, schedule_path=spath,
                               schedule_set=sched is not None, lr_path=("axes", "lr", lr_i) if lr is not None else None,
                               time_budget=budget.time, protocol=protocol, ours=ours)
+        if protocol == "lrfind" and opt != "auto":
+            check_lrfind_optimizer(where, epath, opt)
         eff_lr = kw.get("lr", kw.get("lr0") if "lr0" in ekw else None)  # the LR the name shows
         center = eff_lr
         if center is None and opt != "auto":
             from yolo_gd.optim.registry import resolve_optimizer
 
             center = resolve_optimizer(opt).default_lr
-        if protocol == "tuned":
+        if protocol in validate.LR_PICKING:
             eff_lr = None
         cname = label if label is not None else config_name(opt, ekw, kw, eff_lr, skw)
         if cname in names:

@@ -90,12 +90,14 @@ class SweepRunner:
             m.tuned = {}
         if s.protocol != "tuned":
             m.tuned = None
+        m.lrfind = (m.lrfind or {}) if s.protocol == "lrfind" else None
         self._sync(m)
         m.save()
         return m
 
     def _expected(self, m: Manifest) -> list[Trial]:
         picked = {c: v["picked"] for c, v in (m.tuned or {}).items() if v.get("picked") is not None}
+        picked.update({c: v["lr"] for c, v in (m.lrfind or {}).items() if v.get("lr") is not None})
         return self.sweep.tune_trials() + self.sweep.main_trials(picked)
 
     def _sync(self, m: Manifest) -> None:
@@ -138,6 +140,12 @@ class SweepRunner:
     def run(self) -> None:
         m = self.m
         self._recover_stale()
+        if self.sweep.protocol == "lrfind":
+            from yolo_gd.ablate.lrfind_stage import run_range_tests
+
+            run_range_tests(self.sweep, m, self.sweep_dir, self.say)
+            self._sync(m)
+            m.save()
         for t in self._expected(m):
             self._maybe_queue(t.name)
         self._resolve_data()

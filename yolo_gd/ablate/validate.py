@@ -18,9 +18,11 @@ from yolo_gd.ablate.yamlpos import Where
 from yolo_gd.errors import UserError, one_line, unknown_name
 from yolo_gd.schema import validate_host_ranges
 
-TOP_KEYS = ("name", "description", "base", "axes", "seeds", "budget", "target", "protocol", "tune")
+TOP_KEYS = ("name", "description", "base", "axes", "seeds", "budget", "target", "protocol", "tune", "lrfind")
 AXES = ("optimizer", "lr", "schedule")
-PROTOCOLS = ("fixed", "tuned")
+PROTOCOLS = ("fixed", "tuned", "lrfind")
+#: Protocols that pick each config's LR themselves (the spec gives none): a grid of trials, or a range test.
+LR_PICKING = ("tuned", "lrfind")
 #: Result columns a target (and the tuned pick) may use, with short aliases.
 METRICS = {
     "metrics/precision(B)": ("precision", "p"),
@@ -149,9 +151,9 @@ def check_axes(where: Where, raw: dict, protocol: str, ours: frozenset, theirs: 
         if lr is not None:
             positive_number(where, ("axes", "lr", i), lr, "an LR")
     schedules = check_schedules(where, axes.get("schedule", [None]))
-    if protocol == "tuned" and any(lr is not None for lr in lrs):
-        raise where.error(("axes", "lr"), "protocol: tuned picks each optimizer's LR itself: drop axes.lr (or list "
-                                          "the LRs to try under tune.lrs)")
+    if protocol in LR_PICKING and any(lr is not None for lr in lrs):
+        raise where.error(("axes", "lr"), f"protocol: {protocol} picks each optimizer's LR itself: drop axes.lr"
+                                          + (" (or list the LRs to try under tune.lrs)" if protocol == "tuned" else ""))
     return entries, lrs, schedules
 
 
@@ -174,7 +176,7 @@ def check_config(where: Where, *, optimizer: str, kwargs: Mapping, entry: Mappin
     inject_check(where, schedule_path if schedule_set else entry_path, optimizer, kwargs, ours, key_paths)
     if kwargs.get("schedule") is not None:
         check_schedule(where, schedule_path, kwargs["schedule"], kwargs.get("schedule_kwargs") or {})
-    if protocol == "tuned" and optimizer == "auto":
+    if protocol in LR_PICKING and optimizer == "auto":
         raise where.error(entry_path, "optimizer 'auto' (Ultralytics' own choice) ignores the LR it is given: it "
                                       "cannot be tuned; use protocol: fixed, or name an optimizer")
 
@@ -395,3 +397,4 @@ def check_schedule(where: Where, path: tuple, name: str, kwargs: Mapping) -> Non
         raise where.error(path, str(e)) from None
     except TypeError as e:
         raise where.error(path, f"bad schedule options: {e}") from None
+

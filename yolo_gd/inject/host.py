@@ -194,18 +194,16 @@ class Host:
             loader._get_iterator = functools.partial(_call_then, loader._get_iterator, after)
             loader._yolo_gd_hooked = True
 
-    def restart_loader_iterator(self) -> bool:
-        """Make the train loader create a fresh iterator for this epoch, when it runs in this process (workers=0).
+    @property
+    def loader_has_iterator(self) -> bool:
+        """Whether the train loader already holds its persistent iterator (the host makes it at first use)."""
+        return getattr(self._t.train_loader, "iterator", None) is not None
 
-        The host keeps one iterator for the whole run; its sampler draws an extra (unused) permutation at every epoch
-        boundary, which a resumed run's fresh iterator would not. Restarting it every epoch makes both alike.
-        Returns whether it restarted (not with worker processes: that would respawn them every epoch).
-        """
+    @property
+    def loader_shape(self) -> tuple[int, int, bool]:
+        """``(dataset length, batch size, drop_last)`` of the train loader."""
         loader = self._t.train_loader
-        if getattr(loader, "num_workers", 1) != 0 or not hasattr(loader, "reset"):
-            return False
-        loader.reset()
-        return True
+        return len(loader.dataset), int(loader.batch_size or 1), bool(loader.drop_last)
 
     def set_optimizer(self, optimizer) -> None:
         self._t.optimizer = optimizer

@@ -27,7 +27,7 @@ from yolo_gd.inject import rng
 from yolo_gd.inject.host import Host, rank
 from yolo_gd.inject.record import update_record
 from yolo_gd.inject.run import StepCounters
-from yolo_gd.inject.state import read_state, saved_epochs, write_state
+from yolo_gd.inject.state import read_state, saved_epochs, write_rng, write_state
 
 #: Group keys a resume re-applies from the freshly resolved run over the loaded state (what allow_resume_change
 #: may change); running values that some optimizers keep in their groups (schedule-free's k, weight_sum) load.
@@ -53,6 +53,14 @@ class ResumeState:
         if rank() in {-1, 0}:  # the plan history: each plan with the step at which it took over
             update_record(host.save_dir, {"plans": [p.plain() for p in run.plans]})
         host.wrap("_handle_nan_recovery", functools.partial(self._after_recovery, trainer))
+        host.wrap("validate", functools.partial(self._after_validation, trainer))
+
+    def _after_validation(self, trainer, result) -> None:
+        """Validation draws from Python's ``random`` (the val loader): keep the random state after it, before the
+        host writes the epoch's checkpoint, so a resume continues from the state the next epoch really starts with."""
+        if rank() in {-1, 0}:
+            host = Host(trainer)
+            write_rng(host.wdir, host.epoch, _capture(host))
 
     def _restore(self, host: Host, run, state: dict, *, check: bool) -> None:
         changes = diff_fingerprints(state["fingerprint"], run.resolved.fingerprint(run.cfg)) if check else []
@@ -84,12 +92,14 @@ class ResumeState:
             self._restore(host, host.run, read_state(host.wdir, host.run.saved_epoch), check=False)
 
     def on_train_epoch_start(self, trainer) -> None:
-        """Put back the random state (and an open window's gradients) the next epoch starts from."""
+        """After a resume (or NaN recovery): put back the random state and an open window's gradients."""
         host = Host(trainer)
         run = host.run
         if run.pending_rng is not None:
             rng.restore(run.pending_rng, host.loader_generator, host.train_dataset)
-            if host.restart_loader_iterator():  # the same fresh iterator in an uninterrupted and a resumed run
+            if not host.loader_has_iterator and not _host_makes_fresh_iterator(host):
+                # The uninterrupted run kept its iterator; this one makes a new one, which draws a seed from the
+                # shuffle generator first: put the state back after that (Host.after_loader_iterator).
                 run.loader_state = run.pending_rng["loader"]
                 host.after_loader_iterator(functools.partial(self._after_new_iterator, trainer))
         if run.pending_grads:
@@ -99,22 +109,18 @@ class ResumeState:
         run.pending_rng = run.pending_grads = None
 
     def _after_new_iterator(self, trainer, iterator) -> None:
-        """The loader made its iterator (a seed drawn from its generator): put the epoch's shuffle state back."""
+        """The resumed run's loader made its iterator: continue the shuffle as the kept iterator would have."""
         host = Host(trainer)
-        run = host.run
-        if run.loader_state is not None and host.loader_generator is not None:
-            host.loader_generator.set_state(run.loader_state)
+        run, g = host.run, host.loader_generator
+        if run.loader_state is not None and g is not None:
+            g.set_state(run.loader_state)
+            n, batch, drop_last = host.loader_shape
+            rng.draw_pending_tail(g, n, batch, drop_last)
         run.loader_state = None
-
-    def on_train_batch_start(self, trainer) -> None:
-        Host(trainer).run.loader_state = None  # the epoch's order is drawn: an iterator made later must not reuse it
 
     def on_train_epoch_end(self, trainer) -> None:
         host = Host(trainer)
         run = host.run
-        # This process's random state now; restored at the next epoch start here too, so that what validation
-        # draws in between does not matter and a resumed run continues from exactly this state.
-        run.pending_rng = rng.capture(host.loader_generator, getattr(host.train_dataset, "buffer", None))
         if rank() in {-1, 0}:
             write_state(host.wdir, host.epoch, state_payload(host, run),
                         save_period=int(host.args.get("save_period", -1)))
@@ -139,9 +145,20 @@ def state_payload(host: Host, run) -> dict:
         "config": plain_config(run.cfg),
         "ul_given": sorted(run.ul_given) if run.ul_given is not None else None,
         "plans": [p.plain() for p in run.plans],
-        "rng": run.pending_rng,
+        "rng": _capture(host),
         "grads": _open_window_grads(host, run),
     }
+
+
+def _capture(host: Host) -> dict:
+    return rng.capture(host.loader_generator, getattr(host.train_dataset, "buffer", None))
+
+
+def _host_makes_fresh_iterator(host: Host) -> bool:
+    """Whether an uninterrupted run also makes a new loader iterator at this epoch: only where the host closes the
+    mosaic (trainer.py 507-510: at the first epoch >= epochs - close_mosaic) and resets its loader."""
+    close = int(host.args.get("close_mosaic") or 0)
+    return close > 0 and host.epoch == max(host.epochs - close, 0)
 
 
 def _open_window_grads(host: Host, run) -> dict | None:
@@ -225,6 +242,8 @@ def _from_plain(value: Any) -> Any:
 
 
 def _default(f: dataclasses.Field) -> Any:
+    if hasattr(f.default, "get_default"):  # a pydantic dataclass field (the schema, yolo_gd/schema.py)
+        return f.default.get_default(call_default_factory=True)
     if f.default is not dataclasses.MISSING:
         return f.default
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else None

@@ -4,9 +4,9 @@ With ``workers=0`` (what Ultralytics uses on CPU) every random draw of a trainin
 the shuffle order from the train loader's own ``torch.Generator`` (drawn when the epoch's first batch is asked
 for), and the augmentation from Python's ``random``, NumPy's and torch's global generators. The mosaic also draws
 its partner images from the dataset's ``buffer`` of recently loaded indices. So capturing these at an epoch end and
-putting them back at the next epoch start makes the next epoch's data a function of the state alone: the same in
-an uninterrupted run (which also puts them back, so validation in between draws nothing that matters) and in a
-resumed one.
+putting them back when a resumed run starts makes its next epoch's data the same as the uninterrupted run's, as
+long as validation in between draws nothing from these generators (true with ``plots=False``, which the
+exact-resume tests use; not checked with plots on). Uninterrupted runs are left exactly as Ultralytics runs them.
 
 Not covered: with ``workers > 0`` the loader's worker processes keep their own generators across epochs and
 prefetch the next epoch's order early; those are not restorable, and such a resume is not bit-identical. Under DDP
@@ -54,6 +54,18 @@ def restore(state: dict, loader_generator: torch.Generator | None, dataset) -> N
             if dataset.ims[i] is None:
                 dataset.load_image(i)  # caches the image and appends i to the buffer, as a first load does
         dataset.buffer[:] = state["buffer"]
+
+
+def draw_pending_tail(generator: torch.Generator, n: int, batch: int, drop_last: bool) -> None:
+    """Advance ``generator`` as a kept loader iterator does at an epoch boundary.
+
+    torch's ``RandomSampler`` (without replacement) draws one more ``randperm(n)`` after its last index, of which it
+    yields nothing; when the epoch's last batch came out of the batch sampler before the sampler ran dry (every batch
+    full, or ``drop_last``), that draw happens at the NEXT epoch's first batch, from the state captured at the epoch
+    end. A fresh iterator of a resumed run would skip it; this makes the same draw.
+    """
+    if drop_last or n % batch == 0:
+        torch.randperm(n, generator=generator)
 
 
 def _plain(value):

@@ -50,7 +50,7 @@ class RunState:
     ul_given: frozenset | None = None  # the Ultralytics keys the user gave (see Attachment)
     wd_ratios: list = field(default_factory=list)
     plans: list = field(default_factory=list)  # the plan history: PlanSegment, oldest first (optim/replan.py)
-    pending_rng: Any = None  # random state to put back at the next epoch start (inject/rng.py)
+    pending_rng: Any = None  # after a resume: random state to put back at the next epoch start (inject/rng.py)
     loader_state: Any = None  # the shuffle generator's state to set again when the loader makes its iterator
     pending_grads: Any = None  # an open accumulation window's gradients to put back at the next epoch start  # each group's weight decay / the resolved one
 

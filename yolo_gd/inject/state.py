@@ -25,6 +25,7 @@ from yolo_gd.errors import UserError
 STATE_DIR = "yolo_gd"
 FORMAT = 2
 _NAME = re.compile(r"^state_epoch(\d+)\.pt$")
+_RNG_NAME = "rng_epoch{}.pt"
 
 
 def state_dir(weights_dir: str | os.PathLike) -> Path:
@@ -59,7 +60,17 @@ def write_state(weights_dir: Path, epoch: int, payload: dict, *, save_period: in
     epochs = saved_epochs(weights_dir)
     for e in set(epochs) - keep_epochs(epochs, int(epoch), save_period):
         state_file(weights_dir, e).unlink(missing_ok=True)
+        (state_dir(weights_dir) / _RNG_NAME.format(e)).unlink(missing_ok=True)
     return path
+
+
+def write_rng(weights_dir: Path, epoch: int, rng_state: dict) -> None:
+    """The random state after the epoch's validation (which draws from Python's ``random``), written after the
+    epoch's state and before the host's checkpoint; :func:`read_state` prefers it over the state's own."""
+    path = state_dir(weights_dir) / _RNG_NAME.format(int(epoch))
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(rng_state, tmp)
+    os.replace(tmp, path)
 
 
 def read_state(weights_dir: Path, epoch: int | None = None) -> dict:
@@ -78,4 +89,7 @@ def read_state(weights_dir: Path, epoch: int | None = None) -> dict:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if state.get("format") != FORMAT:
         raise UserError(f"{path} has state format {state.get('format')}, this yolo_gd reads {FORMAT}: start a new run")
+    after_validation = state_dir(weights_dir) / _RNG_NAME.format(epoch)
+    if after_validation.exists():
+        state["rng"] = torch.load(after_validation, map_location="cpu", weights_only=True)
     return state

@@ -18,8 +18,9 @@ __all__ = ["Table", "to_html", "to_markdown"]
 
 # columns holding words: left-aligned (and allowed to wrap in HTML); every other column holds numbers
 _TEXT_HEADERS = {"config", "trial", "stage", "state", "reason", "notes", "comparable", "LR tried: metric", "metric",
-                 "device"}
-_WRAP_HEADERS = {"reason", "notes", "LR tried: metric"}  # long prose: may wrap; names and numbers never do
+                 "device", "finding", "evidence", "change to try", "rule", "other rules"}
+# long prose: may wrap; names and numbers never do
+_WRAP_HEADERS = {"reason", "notes", "LR tried: metric", "evidence", "change to try"}
 
 
 @dataclass

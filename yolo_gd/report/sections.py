@@ -85,6 +85,10 @@ def protocol_blocks(manifest: dict, configs: list[str], trials: list[TrialResult
         else:
             blocks.append(("p", f"LR picked on the `{split}` split; results below are on the `{REPORTED_SPLIT}` "
                                 "split."))
+    elif manifest.get("protocol") == "lrfind":
+        from yolo_gd.report.health import lrfind_blocks
+
+        blocks += lrfind_blocks(manifest)
     elif manifest.get("protocol") == "tuned":
         blocks.append(("p", "Protocol `tuned`, but no LR has been picked yet (the tuning stage did not finish). "
                             "All metrics are on the validation split (Ultralytics' results.csv)."))
