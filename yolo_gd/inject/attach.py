@@ -6,8 +6,9 @@ in for each event):
 1. the step: :class:`~yolo_gd.inject.takeover.OptimizerTakeover` (an optimizer was named) or
    :class:`~yolo_gd.inject.observe.ObservedStep` (observe-only, when telemetry is on);
 2. :class:`~yolo_gd.inject.resume.ResumeState` (injected runs): state saved per epoch, resume, NaN recovery;
-3. :class:`~yolo_gd.inject.schedule_free.ScheduleFreeSwap` (optimizers with ``train()``/``eval()``);
-4. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``).
+3. :class:`~yolo_gd.inject.unfreeze.UnfreezeSchedule` (``unfreeze=`` given): frozen parameters join on schedule;
+4. :class:`~yolo_gd.inject.schedule_free.ScheduleFreeSwap` (optimizers with ``train()``/``eval()``);
+5. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``).
 
 They share an :class:`~yolo_gd.inject.run.Attachment` (the config and the Ultralytics keys the user gave) and,
 per trainer instance, a :class:`~yolo_gd.inject.run.RunState`; all of them read and write the trainer only
@@ -34,6 +35,7 @@ from yolo_gd.inject.run import Attachment
 from yolo_gd.inject.schedule_free import ScheduleFreeSwap
 from yolo_gd.inject.takeover import OptimizerTakeover
 from yolo_gd.inject.telemetry import TelemetryLifecycle
+from yolo_gd.inject.unfreeze import UnfreezeSchedule
 from yolo_gd.optim.groups import parse_rules
 from yolo_gd.optim.registry import resolve_optimizer
 from yolo_gd.optim.schedule_registry import get_schedule
@@ -48,7 +50,7 @@ _EVENTS = (
     "on_train_end",
     "teardown",
 )
-_PARTS = (OptimizerTakeover, ObservedStep, ResumeState, ScheduleFreeSwap, TelemetryLifecycle)
+_PARTS = (OptimizerTakeover, ObservedStep, ResumeState, UnfreezeSchedule, ScheduleFreeSwap, TelemetryLifecycle)
 
 
 @dataclass
@@ -70,6 +72,8 @@ def compose(attachment: Attachment) -> list:
         parts = [] if cfg.telemetry == "off" else [ObservedStep()]
     else:
         parts = [OptimizerTakeover(attachment), ResumeState(cfg)]
+        if cfg.unfreeze is not None:
+            parts.append(UnfreezeSchedule())
         if resolve_optimizer(cfg.optimizer).has_train_eval_mode:
             parts.append(ScheduleFreeSwap())
     if cfg.telemetry != "off":

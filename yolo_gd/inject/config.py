@@ -26,7 +26,7 @@ WARMUP_KINDS = ("linear", "exp")
 #: Options that change the optimizer, its step or its schedule: they need an injected optimizer.
 STEP_OPTIONS = ("clip", "schedule", "schedule_kwargs", "warmup", "warmup_kind", "lr", "momentum", "weight_decay",
                 "optimizer_kwargs", "warmup_bias_lr", "warmup_momentum", "warmup_beta1", "scale_weight_decay",
-                "groups")
+                "groups", "unfreeze", "unfreeze_ramp")
 #: yolo_gd options that share their name with an Ultralytics train key: in observe-only mode ``yolo_gd.train``
 #: and the CLI hand them to Ultralytics unchanged.
 SHARED_WITH_ULTRALYTICS = ("momentum", "weight_decay", "warmup_bias_lr", "warmup_momentum")
@@ -94,6 +94,10 @@ class InjectConfig:
                                       "true or false", "true")
     groups: Any = option(None, "per-parameter LR/WD multipliers by glob", "a mapping {glob: {lr: mult, wd: mult}}",
                          "{'model.[0-9].*': {lr: 0.1}}")
+    unfreeze: Any = option(None, "unfreeze what freeze= froze: at a duration, or [glob, duration] pairs",
+                           "a duration ('3ep') or a list of [glob, duration] pairs", "3ep")
+    unfreeze_ramp: Any = option("1ep", "LR ramp (linear from 0) of unfrozen parameters after they join",
+                                _DURATION, "1ep")
     telemetry: Literal["off", "basic", "full"] = option("basic", "per-step telemetry: off, basic or full",
                                                         "off, basic or full", "basic")
     telemetry_every: Count = option(0, "flush telemetry every N optimizer steps; 0: at epoch ends",
@@ -158,6 +162,22 @@ class InjectConfig:
             from yolo_gd.optim.groups import parse_rules
 
             parse_rules(v)
+        return v
+
+    @field_validator("unfreeze", mode="before")
+    @classmethod
+    def _unfreeze(cls, v: Any) -> Any:
+        from yolo_gd.optim.unfreeze import parse_unfreeze
+
+        parse_unfreeze(v)
+        return v
+
+    @field_validator("unfreeze_ramp", mode="before")
+    @classmethod
+    def _unfreeze_ramp(cls, v: Any) -> Any:
+        from yolo_gd.optim.durations import parse_duration
+
+        parse_duration(v)
         return v
 
     @field_validator("optimizer_kwargs", mode="after")
