@@ -26,7 +26,7 @@ WARMUP_KINDS = ("linear", "exp")
 #: Options that change the optimizer, its step or its schedule: they need an injected optimizer.
 STEP_OPTIONS = ("clip", "schedule", "schedule_kwargs", "warmup", "warmup_kind", "lr", "momentum", "weight_decay",
                 "optimizer_kwargs", "warmup_bias_lr", "warmup_momentum", "warmup_beta1", "scale_weight_decay",
-                "groups", "unfreeze", "unfreeze_ramp")
+                "groups", "lr_decay", "unfreeze", "unfreeze_ramp")
 #: yolo_gd options that share their name with an Ultralytics train key: in observe-only mode ``yolo_gd.train``
 #: and the CLI hand them to Ultralytics unchanged.
 SHARED_WITH_ULTRALYTICS = ("momentum", "weight_decay", "warmup_bias_lr", "warmup_momentum")
@@ -92,8 +92,11 @@ class InjectConfig:
                        10.0, shown="10.0")
     scale_weight_decay: Flag = option(True, "scale weight decay by batch*accumulate/nbs as Ultralytics does",
                                       "true or false", "true")
-    groups: Any = option(None, "per-parameter LR/WD multipliers by glob", "a mapping {glob: {lr: mult, wd: mult}}",
+    groups: Any = option(None, "per-parameter LR/WD multipliers by glob or preset (backbone, neck, head)",
+                         "a mapping {glob: {lr: mult, wd: mult}} or 'glob:mult,...'",
                          "{'model.[0-9].*': {lr: 0.1}}")
+    lr_decay: Positive | None = option(None, "layer-wise LR: head at lr, each earlier top-level module x lr_decay",
+                                       "a number in (0, 1]", 0.8)
     unfreeze: Any = option(None, "unfreeze what freeze= froze: at a duration, or [glob, duration] pairs",
                            "a duration ('3ep') or a list of [glob, duration] pairs", "3ep")
     unfreeze_ramp: Any = option("1ep", "LR ramp (linear from 0) of unfrozen parameters after they join",
@@ -162,6 +165,13 @@ class InjectConfig:
             from yolo_gd.optim.groups import parse_rules
 
             parse_rules(v)
+        return v
+
+    @field_validator("lr_decay", mode="after")
+    @classmethod
+    def _lr_decay(cls, v: Any) -> Any:
+        if v is not None and not 0 < v <= 1:
+            raise PydanticCustomError("bad_lr_decay", "not in (0, 1]")
         return v
 
     @field_validator("unfreeze", mode="before")

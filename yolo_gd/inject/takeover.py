@@ -59,6 +59,7 @@ class OptimizerTakeover:
             rules=parse_rules(cfg.groups) if cfg.groups else (),
             muon=resolved.info.muon_groups,
             late=late_parameters(host, cfg),
+            lr_decay=cfg.lr_decay,
         )
         hparams = {k: v for k, v in resolved.hparams.items() if k != "lr"}
         optimizer = build_optimizer(resolved.info, groups, device_type=host.device_type, **hparams)

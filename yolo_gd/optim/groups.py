@@ -31,6 +31,7 @@ from torch import nn
 from yolo_gd.errors import UserError
 from yolo_gd.optim.checks import finite_number
 from yolo_gd.optim.group_rules import GroupRule, assign_rules, parse_rules
+from yolo_gd.optim.layer_lr import depth_rules, resolve_presets
 
 __all__ = [
     "GROUP_TAGS",
@@ -158,6 +159,7 @@ def build_param_groups(
     rules: Sequence[GroupRule] | Mapping | None = (),
     muon: bool = False,
     late: Mapping[str, int] | None = None,
+    lr_decay: float | None = None,
 ) -> list[dict]:
     """Ultralytics' parameter groups for ``model``, optionally split further by ``rules``.
 
@@ -183,9 +185,13 @@ def build_param_groups(
     weight_decay = finite_number(weight_decay, "weight_decay")
     if weight_decay < 0:
         raise UserError(f"weight_decay must be >= 0, got {weight_decay}")
-    rules = parse_rules(rules)
-    params = _classify(unwrap_model(model), muon)
+    bare = unwrap_model(model)
+    rules = resolve_presets(parse_rules(rules), bare)
+    params = _classify(bare, muon)
     late = dict(late or {})
+    if lr_decay is not None:
+        names = [p.name for p in params if p.param.requires_grad or p.name in late]
+        rules = (*rules, *depth_rules(bare, lr_decay, names, rules))
     owners = _owners(params, rules, late)
 
     buckets: dict[tuple, list[_Param]] = {}  # (unfreeze stage or None, rule index or None, tag, boost) -> members
