@@ -92,3 +92,32 @@ def test_pretrained_checkpoint_loads(pretrained):
     model = YOLO(str(pretrained))
     assert model.names == {0: "Normal", 1: "Fall"}
     assert sum(p.numel() for p in model.model.parameters()) == 11136374
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["sgd", None])
+def test_ema_off_saves_the_raw_model(tiny_data, tmp_path, optimizer):
+    from ultralytics import YOLO
+
+    model = _yolo()
+    yolo_gd.attach(model, optimizer, ema=False)
+    raw = {}
+    model.add_callback("on_train_end", lambda t: raw.update({k: v.detach().clone()
+                                                             for k, v in t.model.state_dict().items()}))
+    model.train(**tiny_train_args(tiny_data, tmp_path, "noema", epochs=1))
+    for name in ("best.pt", "last.pt"):
+        saved = YOLO(str(tmp_path / "noema" / "weights" / name)).model.state_dict()  # plain Ultralytics loads it
+        for k, v in raw.items():
+            if v.dtype.is_floating_point:
+                assert torch.equal(saved[k].half(), v.half()), (name, k)
+
+
+def test_ema_decay_and_tau_follow_ultralytics_formula():
+    from ultralytics.utils.torch_utils import ModelEMA
+
+    from yolo_gd.inject.ema import ultralytics_decay
+
+    ref = ModelEMA(torch.nn.Linear(2, 2), decay=0.999, tau=500)
+    assert [ultralytics_decay(u, 0.999, 500) for u in (1, 10, 1000)] == [ref.decay(u) for u in (1, 10, 1000)]
+    with pytest.raises(UserError, match="ema_decay"):
+        yolo_gd.attach(_yolo(), "sgd", ema_decay=1.5)

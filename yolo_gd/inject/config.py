@@ -101,6 +101,11 @@ class InjectConfig:
                            "a duration ('3ep') or a list of [glob, duration] pairs", "3ep")
     unfreeze_ramp: Any = option("1ep", "LR ramp (linear from 0) of unfrozen parameters after they join",
                                 _DURATION, "1ep")
+    ema: Flag = option(True, "keep Ultralytics' EMA of the weights (false: validate and save the raw model)",
+                       "true or false", "false")
+    ema_decay: Fraction | None = option(None, "EMA max decay (Ultralytics' 0.9999)", "a number in [0, 1)", 0.999)
+    ema_tau: Positive | None = option(None, "EMA ramp time constant in updates (Ultralytics' 2000)", "> 0 (a number)",
+                                      500)
     telemetry: Literal["off", "basic", "full"] = option("basic", "per-step telemetry: off, basic or full",
                                                         "off, basic or full", "basic")
     telemetry_every: Count = option(0, "flush telemetry every N optimizer steps; 0: at epoch ends",
