@@ -19,7 +19,7 @@ from yolo_gd.errors import UserError, one_line, unknown_name
 from yolo_gd.schema import validate_host_ranges
 
 TOP_KEYS = ("name", "description", "base", "axes", "seeds", "budget", "target", "protocol", "tune")
-AXES = ("optimizer", "lr", "schedule")
+AXES = ("optimizer", "lr", "schedule", "data")
 PROTOCOLS = ("fixed", "tuned")
 #: Result columns a target (and the tuned pick) may use, with short aliases.
 METRICS = {

@@ -19,6 +19,7 @@ from yolo_gd.ablate.manifest import read_manifest
 from yolo_gd.report.cells import ci_text, mean_std, p_cell
 from yolo_gd.report.document import to_html, to_markdown
 from yolo_gd.report.plots import PLOTS, plot_sweep
+from yolo_gd.report.profile import profile_blocks
 from yolo_gd.report.sections import protocol_blocks, summary_blocks, trial_blocks
 from yolo_gd.report.tables import config_order, load_trials, summary_table, trials_table
 
@@ -71,6 +72,7 @@ def build_report(sweep_dir: str | os.PathLike) -> ReportPaths:
     blocks: list[tuple] = [("h1", title), ("p", f"Sweep `{name}` in `{sweep_dir}`.")]
     blocks += protocol_blocks(manifest, configs, trials)
     blocks += summary_blocks(summary, target)
+    blocks += profile_blocks(summary)  # only with a data axis
     blocks += trial_blocks(tdf)
     if plots:
         blocks.append(("h2", "Plots"))
