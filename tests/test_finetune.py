@@ -49,7 +49,7 @@ class Watch:
         self.start = {n: p.detach().clone() for n, p in m.named_parameters() if n.startswith(("model.0.", "model.1."))}
 
     def batch(self, trainer):
-        self.lrs.append([g["lr"] for g in trainer.optimizer.param_groups if "join" in g])
+        self.lrs.append({g["name"]: g["lr"] for g in trainer.optimizer.param_groups})
 
     def end(self, trainer):
         m, opt = trainer.model, trainer.optimizer
@@ -80,8 +80,10 @@ def test_freeze_then_unfreeze_on_a_tiny_run(tiny_data, tmp_path):
     assert second["state"] is first["state"] and second["buffer"] is first["buffer"]  # the same state objects
     # 6 batches/epoch, accumulate 2: steps at batches 1, 3, 5 | 7, 9, 11; joins at step 3 with a 2-step ramp
     per_step = [w.lrs[b] for b in (1, 3, 5, 7, 9, 11)]
-    assert all(lr == 0.0 for row in per_step[:3] for lr in row)
-    assert all(lr > 0.0 for row in per_step[3:] for lr in row)
+    ramp = [0.0, 0.0, 0.0, 0.5, 1.0, 1.0]
+    for row, mult in zip(per_step, ramp):
+        assert row["weight"] > 0 and row["weight:unfreeze0"] == row["weight"] * mult
+        assert row["bias:unfreeze0"] == row["bias"] * mult and row["bn:unfreeze0"] == row["bn"] * mult
     record = (tmp_path / "ft" / "yolo_gd_run.yaml").read_text()
     assert "unfreeze_events" in record and "weight:unfreeze0" in record
 
