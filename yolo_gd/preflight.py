@@ -165,7 +165,9 @@ def check_groups_match(inject, model, freeze: Any = None) -> None:
     layers = freeze if isinstance(freeze, list) else range(freeze) if isinstance(freeze, int) else []
     frozen = [f"model.{x}." for x in layers] + [".dfl"]
     names = [n for n, _ in model.named_parameters() if not any(f in n for f in frozen)]
-    rules = parse_rules(inject.groups)
+    from yolo_gd.optim.layer_lr import resolve_presets
+
+    rules = resolve_presets(parse_rules(inject.groups), model)
     taken: set[str] = set()
     for rule in rules:
         matched = [n for n in names if rule.matches(n)]

@@ -60,3 +60,23 @@ def _name_part(key: str, value: Any) -> str:
 
     digest = hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:6]
     return f"{key}{digest}"
+
+
+DATA_SEP = "__"
+"""Joins a dataset label and an optimizer config in the config names of a sweep with a ``data`` axis."""
+
+
+def data_label(data: str) -> str:
+    """A short name for a dataset: its name (``bccd``), a yaml's stem, or the folder of a ``data.yaml``."""
+    from pathlib import Path
+
+    p = Path(str(data))
+    if p.name in ("data.yaml", "data.yml"):
+        return safe_name(p.parent.name)
+    return safe_name(p.stem if p.suffix in (".yaml", ".yml") else p.name).replace(DATA_SEP, "_")
+
+
+def split_config(name: str) -> tuple[str | None, str]:
+    """``'bccd__sgd-lr0.01'`` -> ``('bccd', 'sgd-lr0.01')``; a name without a dataset -> ``(None, name)``."""
+    data, sep, config = name.partition(DATA_SEP)
+    return (data, config) if sep else (None, name)

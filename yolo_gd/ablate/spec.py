@@ -8,6 +8,7 @@
         - {name: adamw, lr: 0.001}
       lr: [null]                 # crossed with every optimizer entry (null: the entry's own LR)
       schedule: [null]           # a name, or {name: ..., <schedule options>} (null: Ultralytics' own)
+      data: [shapes, bccd]       # optional: every config on each dataset (names, data.yaml paths); default base.data
     seeds: [0]
     budget: {epochs: 15}         # or {time: 0.05} (hours; only with optimizer 'auto', see below)
     target: {metric: "metrics/mAP50(B)", value: 0.5}
@@ -19,6 +20,9 @@ optimizer name, then any other key its entry sets (``momentum0.9``), then ``lr<l
 are set (``sgd-lr0.01-cosine``); an entry's ``label:`` replaces the automatic name. Names are filesystem-safe and
 must be unique: two entries that would share one (the same optimizer listed twice) are an error that says to add
 a ``label``.
+
+With a ``data`` axis every config runs on every dataset and is named ``<dataset>__<config>`` (``bccd__sgd-lr0.01``);
+the report then adds per-dataset tables and a performance profile across datasets (report/profile.py).
 
 Every problem is a :class:`UserError` that starts with ``<file>:<line>: <key>:``. Numbers such as ``1e-4`` are
 read as floats (plain PyYAML reads them as strings).
@@ -51,7 +55,7 @@ from typing import Any
 
 from yolo_gd.ablate import validate
 from yolo_gd.ablate.lrfind_spec import check_lrfind, check_lrfind_optimizer
-from yolo_gd.ablate.naming import config_name, num_text, safe_name
+from yolo_gd.ablate.naming import DATA_SEP, config_name, data_label, num_text, safe_name
 from yolo_gd.ablate.yamlpos import Where, load_yaml
 from yolo_gd.errors import UserError, unknown_name
 
@@ -246,6 +250,7 @@ def parse_spec(text: str, path: str | Path = "<spec>") -> Sweep:
     target = Target(*target) if target is not None else None
     entries, lrs, schedules = validate.check_axes(where, raw, protocol, ours, theirs)
     configs = _configs(where, base, entries, lrs, schedules, budget, protocol, ours)
+    configs = _cross_data(where, raw, configs)
     tune = validate.check_tune(where, raw, protocol, configs, budget.epochs, seeds)
     tune = Tune(*tune) if tune is not None else None
 
@@ -258,6 +263,25 @@ def parse_spec(text: str, path: str | Path = "<spec>") -> Sweep:
         raise where.error(("axes", "optimizer"), f"trial name '{dup}' would occur twice: give the configs distinct "
                                                  f"labels")
     return sweep
+
+
+def _cross_data(where: Where, raw: dict, configs: list[Config]) -> list[Config]:
+    """Every config on every dataset of ``axes.data`` (dataset-major), named ``<dataset>__<config>``."""
+    axes = raw.get("axes") or {}
+    if "data" not in axes:
+        return configs
+    datasets = validate.axis_list(where, ("axes", "data"), axes["data"], "dataset names or data.yaml paths")
+    labels: dict[str, int] = {}
+    for i, d in enumerate(datasets):
+        if not isinstance(d, str) or not d.strip():
+            raise where.error(("axes", "data", i), f"must be a dataset name or a data.yaml path, got {d!r}")
+        label = data_label(d)
+        if label in labels:
+            raise where.error(("axes", "data", i), f"datasets {datasets[labels[label]]!r} and {d!r} would both be "
+                                                   f"named '{label}': list each dataset once")
+        labels[label] = i
+    return [Config(f"{label}{DATA_SEP}{c.name}", c.optimizer, {**c.kwargs, "data": d}, c.lr, c.center_lr, c.line)
+            for label, d in zip(labels, datasets) for c in configs]
 
 
 def _configs(where: Where, base: dict, entries: list, lrs: list, schedules: list, budget: Budget, protocol: str,

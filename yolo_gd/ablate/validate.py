@@ -19,7 +19,7 @@ from yolo_gd.errors import UserError, one_line, unknown_name
 from yolo_gd.schema import validate_host_ranges
 
 TOP_KEYS = ("name", "description", "base", "axes", "seeds", "budget", "target", "protocol", "tune", "lrfind")
-AXES = ("optimizer", "lr", "schedule")
+AXES = ("optimizer", "lr", "schedule", "data")
 PROTOCOLS = ("fixed", "tuned", "lrfind")
 #: Protocols that pick each config's LR themselves (the spec gives none): a grid of trials, or a range test.
 LR_PICKING = ("tuned", "lrfind")

@@ -6,8 +6,10 @@ in for each event):
 1. the step: :class:`~yolo_gd.inject.takeover.OptimizerTakeover` (an optimizer was named) or
    :class:`~yolo_gd.inject.observe.ObservedStep` (observe-only, when telemetry is on);
 2. :class:`~yolo_gd.inject.resume.ResumeState` (injected runs): state saved per epoch, resume, NaN recovery;
-3. :class:`~yolo_gd.inject.schedule_free.ScheduleFreeSwap` (optimizers with ``train()``/``eval()``);
-4. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``).
+3. :class:`~yolo_gd.inject.unfreeze.UnfreezeSchedule` (``unfreeze=`` given): frozen parameters join on schedule;
+4. :class:`~yolo_gd.inject.schedule_free.ScheduleFreeSwap` (optimizers with ``train()``/``eval()``);
+5. :class:`~yolo_gd.inject.ema.EmaControl` (``ema=false``, ``ema_decay``, ``ema_tau``; also observe-only);
+6. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``).
 
 They share an :class:`~yolo_gd.inject.run.Attachment` (the config and the Ultralytics keys the user gave) and,
 per trainer instance, a :class:`~yolo_gd.inject.run.RunState`; all of them read and write the trainer only
@@ -28,12 +30,14 @@ from typing import Any
 
 from yolo_gd.errors import UserError
 from yolo_gd.inject.config import UNSET, InjectConfig
+from yolo_gd.inject.ema import EmaControl
 from yolo_gd.inject.observe import ObservedStep
 from yolo_gd.inject.resume import ResumeState
 from yolo_gd.inject.run import Attachment
 from yolo_gd.inject.schedule_free import ScheduleFreeSwap
 from yolo_gd.inject.takeover import OptimizerTakeover
 from yolo_gd.inject.telemetry import TelemetryLifecycle
+from yolo_gd.inject.unfreeze import UnfreezeSchedule
 from yolo_gd.optim.groups import parse_rules
 from yolo_gd.optim.registry import resolve_optimizer
 from yolo_gd.optim.schedule_registry import get_schedule
@@ -48,7 +52,8 @@ _EVENTS = (
     "on_train_end",
     "teardown",
 )
-_PARTS = (OptimizerTakeover, ObservedStep, ResumeState, ScheduleFreeSwap, TelemetryLifecycle)
+_PARTS = (OptimizerTakeover, ObservedStep, ResumeState, UnfreezeSchedule, ScheduleFreeSwap, EmaControl,
+          TelemetryLifecycle)
 
 
 @dataclass
@@ -70,8 +75,12 @@ def compose(attachment: Attachment) -> list:
         parts = [] if cfg.telemetry == "off" else [ObservedStep()]
     else:
         parts = [OptimizerTakeover(attachment), ResumeState(cfg)]
+        if cfg.unfreeze is not None:
+            parts.append(UnfreezeSchedule())
         if resolve_optimizer(cfg.optimizer).has_train_eval_mode:
             parts.append(ScheduleFreeSwap())
+    if not cfg.ema or cfg.ema_decay is not None or cfg.ema_tau is not None:
+        parts.append(EmaControl(cfg.ema, cfg.ema_decay, cfg.ema_tau))
     if cfg.telemetry != "off":
         parts.append(TelemetryLifecycle(cfg.telemetry, cfg.telemetry_every))
     return parts

@@ -26,7 +26,7 @@ WARMUP_KINDS = ("linear", "exp")
 #: Options that change the optimizer, its step or its schedule: they need an injected optimizer.
 STEP_OPTIONS = ("clip", "schedule", "schedule_kwargs", "warmup", "warmup_kind", "lr", "momentum", "weight_decay",
                 "optimizer_kwargs", "warmup_bias_lr", "warmup_momentum", "warmup_beta1", "scale_weight_decay",
-                "groups")
+                "groups", "lr_decay", "unfreeze", "unfreeze_ramp")
 #: yolo_gd options that share their name with an Ultralytics train key: in observe-only mode ``yolo_gd.train``
 #: and the CLI hand them to Ultralytics unchanged.
 SHARED_WITH_ULTRALYTICS = ("momentum", "weight_decay", "warmup_bias_lr", "warmup_momentum")
@@ -92,8 +92,20 @@ class InjectConfig:
                        10.0, shown="10.0")
     scale_weight_decay: Flag = option(True, "scale weight decay by batch*accumulate/nbs as Ultralytics does",
                                       "true or false", "true")
-    groups: Any = option(None, "per-parameter LR/WD multipliers by glob", "a mapping {glob: {lr: mult, wd: mult}}",
+    groups: Any = option(None, "per-parameter LR/WD multipliers by glob or preset (backbone, neck, head)",
+                         "a mapping {glob: {lr: mult, wd: mult}} or 'glob:mult,...'",
                          "{'model.[0-9].*': {lr: 0.1}}")
+    lr_decay: Positive | None = option(None, "layer-wise LR: head at lr, each earlier top-level module x lr_decay",
+                                       "a number in (0, 1]", 0.8)
+    unfreeze: Any = option(None, "unfreeze what freeze= froze: at a duration, or [glob, duration] pairs",
+                           "a duration ('3ep') or a list of [glob, duration] pairs", "3ep")
+    unfreeze_ramp: Any = option("1ep", "LR ramp (linear from 0) of unfrozen parameters after they join",
+                                _DURATION, "1ep")
+    ema: Flag = option(True, "keep Ultralytics' EMA of the weights (false: validate and save the raw model)",
+                       "true or false", "false")
+    ema_decay: Fraction | None = option(None, "EMA max decay (Ultralytics' 0.9999)", "a number in [0, 1)", 0.999)
+    ema_tau: Positive | None = option(None, "EMA ramp time constant in updates (Ultralytics' 2000)", "> 0 (a number)",
+                                      500)
     telemetry: Literal["off", "basic", "full"] = option("basic", "per-step telemetry: off, basic or full",
                                                         "off, basic or full", "basic")
     telemetry_every: Count = option(0, "flush telemetry every N optimizer steps; 0: at epoch ends",
@@ -158,6 +170,29 @@ class InjectConfig:
             from yolo_gd.optim.groups import parse_rules
 
             parse_rules(v)
+        return v
+
+    @field_validator("lr_decay", mode="after")
+    @classmethod
+    def _lr_decay(cls, v: Any) -> Any:
+        if v is not None and not 0 < v <= 1:
+            raise PydanticCustomError("bad_lr_decay", "not in (0, 1]")
+        return v
+
+    @field_validator("unfreeze", mode="before")
+    @classmethod
+    def _unfreeze(cls, v: Any) -> Any:
+        from yolo_gd.optim.unfreeze import parse_unfreeze
+
+        parse_unfreeze(v)
+        return v
+
+    @field_validator("unfreeze_ramp", mode="before")
+    @classmethod
+    def _unfreeze_ramp(cls, v: Any) -> Any:
+        from yolo_gd.optim.durations import parse_duration
+
+        parse_duration(v)
         return v
 
     @field_validator("optimizer_kwargs", mode="after")

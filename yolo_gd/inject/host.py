@@ -144,6 +144,12 @@ class Host:
         """Name -> parameter of the bare model (for gradients of an accumulation window open at an epoch end)."""
         return dict(self.bare_model.named_parameters())
 
+    def frozen_by_freeze(self) -> list[str]:
+        """Names of the parameters Ultralytics' ``freeze=`` froze (not its always-frozen ``.dfl``), in order."""
+        names = [n for n in getattr(self._t, "freeze_layer_names", []) if n not in (".dfl", "teacher_model.")]
+        return [k for k, v in self.bare_model.named_parameters()
+                if not v.requires_grad and any(x in k for x in names)]
+
     def host_warmup_batches(self, batches_per_epoch: int) -> int:
         """The host's own warmup length rule (``nw``), even after yolo_gd replaced it on this instance."""
         return type(self._t)._get_warmup_iterations(self._t, batches_per_epoch)

@@ -22,6 +22,7 @@ from yolo_gd.inject.config import InjectConfig
 from yolo_gd.optim.durations import parse_duration
 from yolo_gd.optim.groups import scale_weight_decay
 from yolo_gd.optim.plan import HyperPlan, WarmupPlan
+from yolo_gd.optim.unfreeze import join_plan, parse_unfreeze
 from yolo_gd.optim.progress import Cadence
 from yolo_gd.optim.registry import OptimInfo, resolve_optimizer
 from yolo_gd.optim.schedule_base import bind
@@ -96,6 +97,8 @@ class Resolved:
                 "momentum": self.plan.warmup.momentum,
             },
             "clip": self.clip,
+            **({"unfreeze": {"join_steps": list(self.plan.joins.steps), "ramp_steps": self.plan.joins.ramp}}
+               if self.plan.joins is not None else {}),
             "optimizer_steps": self.cadence.total_steps,
             "accumulate": self.cadence.accumulate,
             "sources": dict(self.sources),
@@ -185,7 +188,10 @@ def _plan(cfg: InjectConfig, facts: TrainerFacts, info: OptimInfo, cadence: Cade
         sources["schedule"] = "attach (per optimizer step)"
     unbound, schedule = schedule, bind(schedule, cadence)
     key = "momentum" if info.has_momentum else ("betas" if info.has_betas else None)
-    return HyperPlan(schedule, warmup, momentum, key), unbound
+    joins = None
+    if cfg.unfreeze is not None:
+        joins = join_plan(parse_unfreeze(cfg.unfreeze), cfg.unfreeze_ramp, cadence)
+    return HyperPlan(schedule, warmup, momentum, key, joins), unbound
 
 
 def _steps(duration: Any, cadence: Cadence) -> int:

@@ -26,6 +26,7 @@ from yolo_gd.inject.resolve import Resolved, TrainerFacts, resolve
 from yolo_gd.inject.resume import effective_config
 from yolo_gd.inject.run import Attachment, RunState, StepCounters
 from yolo_gd.inject.step import owned_step
+from yolo_gd.inject.unfreeze import late_parameters
 from yolo_gd.optim.groups import build_param_groups, parse_rules
 from yolo_gd.optim.registry import build_optimizer
 from yolo_gd.optim.replan import PlanSegment
@@ -57,6 +58,8 @@ class OptimizerTakeover:
             weight_decay=resolved.weight_decay,
             rules=parse_rules(cfg.groups) if cfg.groups else (),
             muon=resolved.info.muon_groups,
+            late=late_parameters(host, cfg),
+            lr_decay=cfg.lr_decay,
         )
         hparams = {k: v for k, v in resolved.hparams.items() if k != "lr"}
         optimizer = build_optimizer(resolved.info, groups, device_type=host.device_type, **hparams)

@@ -29,12 +29,16 @@ class GroupRule:
         lr_mult: learning-rate multiplier, > 0 (freeze a layer with Ultralytics' ``freeze`` instead of lr 0).
         wd_mult: weight-decay multiplier, >= 0; it applies to ``weight``/``muon`` groups, ``bn``/``bias`` stay at 0.
         name: label used in group names (``'weight:<name>'``); defaults to the pattern.
+        modules: when set, the rule matches parameters of these top-level modules (``model.<i>.``) instead of the
+            glob: the named presets ``backbone``, ``neck``, ``head`` resolved for one model
+            (:func:`yolo_gd.optim.layer_lr.resolve_presets`) and the ``lr_decay`` depth rules.
     """
 
     pattern: str
     lr_mult: float = 1.0
     wd_mult: float = 1.0
     name: str = ""
+    modules: tuple[int, ...] | None = None
 
     def __post_init__(self):
         if not isinstance(self.pattern, str) or not self.pattern.strip():
@@ -54,6 +58,9 @@ class GroupRule:
 
     def matches(self, fullname: str) -> bool:
         """Whether this rule applies to the parameter ``fullname``."""
+        if self.modules is not None:
+            parts = fullname.split(".", 2)
+            return len(parts) == 3 and parts[0] == "model" and parts[1].isdigit() and int(parts[1]) in self.modules
         return fnmatchcase(fullname, self.pattern)
 
 
@@ -85,6 +92,19 @@ def _rule_from_entry(pattern: str, value: Any) -> GroupRule:
     )
 
 
+def _rule_from_text(text: str) -> GroupRule:
+    """One ``pattern:lr_mult`` item of the CLI form."""
+    pattern, sep, mult = text.strip().rpartition(":")
+    try:
+        value = float(mult)
+    except ValueError:
+        value = None
+    if not sep or value is None:
+        raise UserError(f"group rule '{text.strip()}' is not pattern:lr_multiplier: write e.g. groups=backbone:0.1 "
+                        f"or groups='model.2?.*:0.5,head:3'")
+    return GroupRule(pattern.strip(), lr_mult=value)
+
+
 def _rule_from_item(item: Any) -> GroupRule:
     """One item of the list form."""
     if isinstance(item, GroupRule):
@@ -97,13 +117,15 @@ def _rule_from_item(item: Any) -> GroupRule:
 def parse_rules(spec: Any) -> tuple[GroupRule, ...]:
     """Rules from a config value; the first rule matching a parameter wins, so order matters.
 
-    Accepts ``None``; a mapping ``{pattern: {'lr': mult, 'wd': mult, 'name': label}}`` (a bare number is an lr
+    Accepts ``None``; a string ``'pattern:mult,pattern:mult'`` (the CLI form; lr multipliers); a mapping ``{pattern: {'lr': mult, 'wd': mult, 'name': label}}`` (a bare number is an lr
     multiplier: ``{'model.23.*': 3.0}``); or a sequence of :class:`GroupRule` or of mappings with a ``pattern`` key.
     """
     if spec is None:
         return ()
     if isinstance(spec, GroupRule):
         return (spec,)
+    if isinstance(spec, str):  # the CLI form: 'backbone:0.1' or 'model.2?.*:0.5,head:3'
+        return tuple(_rule_from_text(part) for part in spec.split(",") if part.strip())
     if isinstance(spec, Mapping):
         return tuple(_rule_from_entry(pattern, value) for pattern, value in spec.items())
     if isinstance(spec, (str, bytes)) or not isinstance(spec, Iterable):

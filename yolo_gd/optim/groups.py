@@ -31,6 +31,7 @@ from torch import nn
 from yolo_gd.errors import UserError
 from yolo_gd.optim.checks import finite_number
 from yolo_gd.optim.group_rules import GroupRule, assign_rules, parse_rules
+from yolo_gd.optim.layer_lr import depth_rules, resolve_presets
 
 __all__ = [
     "GROUP_TAGS",
@@ -117,9 +118,10 @@ def _boosted_ids(model: nn.Module) -> set[int]:
     return {id(p) for m in heads if isinstance(m, nn.Module) for p in m.parameters()}
 
 
-def _owners(params: Sequence[_Param], rules: Sequence[GroupRule]) -> list[int | None]:
-    """The rule owning each parameter; frozen parameters stay in their base group (where Ultralytics has them)."""
-    trainable = [i for i, p in enumerate(params) if p.param.requires_grad]
+def _owners(params: Sequence[_Param], rules: Sequence[GroupRule], late: Mapping[str, int]) -> list[int | None]:
+    """The rule owning each parameter; frozen parameters stay in their base group (where Ultralytics has them),
+    except those that ``late`` unfreezes: rules match them as if they were trainable."""
+    trainable = [i for i, p in enumerate(params) if p.param.requires_grad or p.name in late]
     if not trainable:
         raise UserError("the model has no trainable parameters (requires_grad=True): nothing to optimize")
     owners: list[int | None] = [None] * len(params)
@@ -128,18 +130,24 @@ def _owners(params: Sequence[_Param], rules: Sequence[GroupRule]) -> list[int | 
     return owners
 
 
-def _group(members: Sequence[_Param], tag: str, boost: bool, rule: GroupRule | None, lr: float, wd: float) -> dict:
-    """One group dict: Ultralytics' keys plus ``initial_lr``, ``name`` and ``param_names``."""
+def _group(members: Sequence[_Param], tag: str, boost: bool, rule: GroupRule | None, lr: float, wd: float,
+           stage: int | None = None) -> dict:
+    """One group dict: Ultralytics' keys plus ``initial_lr``, ``name`` and ``param_names`` (and ``join``, the
+    unfreeze stage, for parameters that join later)."""
     g_lr = lr * MUON_HEAD_LR_MULT if boost else lr  # the same float Ultralytics computes (lr * 3)
     if rule is not None:
         g_lr = g_lr * rule.lr_mult
     decay = 0.0 if tag in _NO_DECAY else wd * (rule.wd_mult if rule is not None else 1.0)
     name = tag if rule is None else f"{tag}:{rule.name}"
+    if stage is not None:
+        name = f"{name}:unfreeze{stage}"
     g = {"params": [m.param for m in members], "lr": g_lr, "initial_lr": g_lr, "weight_decay": decay}
     if tag == "muon":
         g["use_muon"] = True
     g.update(param_group=tag, name=f"{name}:x{MUON_HEAD_LR_MULT:g}" if boost else name)
     g["param_names"] = [m.name for m in members]
+    if stage is not None:
+        g["join"] = stage
     return g
 
 
@@ -150,6 +158,8 @@ def build_param_groups(
     weight_decay: float,
     rules: Sequence[GroupRule] | Mapping | None = (),
     muon: bool = False,
+    late: Mapping[str, int] | None = None,
+    lr_decay: float | None = None,
 ) -> list[dict]:
     """Ultralytics' parameter groups for ``model``, optionally split further by ``rules``.
 
@@ -164,6 +174,10 @@ def build_param_groups(
     bias, muon 3x, muon]``, then rule groups likewise), and ``muon`` groups carry ``use_muon=True``. Weight decay
     goes to ``weight`` and ``muon`` groups only; ``weight_decay`` is the already batch-scaled value (see
     :func:`scale_weight_decay`).
+
+    ``late``: frozen parameter name -> unfreeze stage (:mod:`yolo_gd.optim.unfreeze`); those parameters go to
+    groups of their own after all the others, split by tag and rule like any parameter, named
+    ``'<name>:unfreeze<stage>'`` and carrying ``join=<stage>``.
     """
     lr = finite_number(lr, "lr")
     if lr <= 0:
@@ -171,22 +185,30 @@ def build_param_groups(
     weight_decay = finite_number(weight_decay, "weight_decay")
     if weight_decay < 0:
         raise UserError(f"weight_decay must be >= 0, got {weight_decay}")
-    rules = parse_rules(rules)
-    params = _classify(unwrap_model(model), muon)
-    owners = _owners(params, rules)
+    bare = unwrap_model(model)
+    rules = resolve_presets(parse_rules(rules), bare)
+    params = _classify(bare, muon)
+    late = dict(late or {})
+    if lr_decay is not None:
+        names = [p.name for p in params if p.param.requires_grad or p.name in late]
+        rules = (*rules, *depth_rules(bare, lr_decay, names, rules))
+    owners = _owners(params, rules, late)
 
-    buckets: dict[tuple[int | None, str, bool], list[_Param]] = {}  # (rule index or None, tag, boost) -> members
+    buckets: dict[tuple, list[_Param]] = {}  # (unfreeze stage or None, rule index or None, tag, boost) -> members
     for p, owner in zip(params, owners):
-        buckets.setdefault((owner, p.tag, p.boost), []).append(p)
+        buckets.setdefault((late.get(p.name), owner, p.tag, p.boost), []).append(p)
     tags = (*GROUP_TAGS, "muon") if muon else GROUP_TAGS
     variants = (True, False) if muon else (False,)
-    keys = [(None, tag, boost) for tag in tags for boost in variants]  # the base groups, even when empty
-    keys += [(i, tag, boost) for i in range(len(rules)) for tag in tags for boost in variants]
+    owners_order = [None, *range(len(rules))]
+    keys = [(None, None, tag, boost) for tag in tags for boost in variants]  # the base groups, even when empty
+    keys += [(None, i, tag, boost) for i in range(len(rules)) for tag in tags for boost in variants]
+    keys += [(s, o, tag, boost) for s in sorted(set(late.values())) for o in owners_order for tag in tags
+             for boost in variants]
     return [
-        _group(buckets.get((owner, tag, boost), []), tag, boost, None if owner is None else rules[owner], lr,
-               weight_decay)
-        for owner, tag, boost in keys
-        if owner is None or (owner, tag, boost) in buckets
+        _group(buckets.get(key, []), key[2], key[3], None if key[1] is None else rules[key[1]], lr, weight_decay,
+               key[0])
+        for key in keys
+        if key[:2] == (None, None) or key in buckets
     ]
 
 

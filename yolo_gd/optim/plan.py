@@ -18,6 +18,7 @@ import numpy as np
 
 from yolo_gd.errors import UserError
 from yolo_gd.optim.progress import Progress
+from yolo_gd.optim.unfreeze import JoinPlan
 
 Schedule = Callable[[Progress], float]
 
@@ -74,12 +75,14 @@ class HyperPlan:
         warmup: the warmup prefix.
         momentum: target momentum (``has_momentum``) or beta1 (``has_betas``); None: never written.
         momentum_key: ``'momentum'``, ``'betas'`` or None (which group key carries it).
+        joins: unfreeze stages (groups carrying ``join=<stage>`` get the stage's LR ramp on top); None: no stage.
     """
 
     schedule: Schedule
     warmup: WarmupPlan = WarmupPlan()
     momentum: float | None = None
     momentum_key: Literal["momentum", "betas"] | None = None
+    joins: JoinPlan | None = None
 
     def lr(self, p: Progress, initial_lr: float, tag: str) -> float:
         target = initial_lr * self.schedule(p)
@@ -100,6 +103,8 @@ class HyperPlan:
         m = self.momentum_at(p)
         for g in param_groups:
             g["lr"] = self.lr(p, g["initial_lr"], g.get("param_group", ""))
+            if self.joins is not None and "join" in g:
+                g["lr"] *= self.joins.multiplier(g["join"], p.step)
             if m is None:
                 continue
             if self.momentum_key == "momentum":

@@ -20,6 +20,7 @@ from yolo_gd.report.cells import ci_text, mean_std, p_cell
 from yolo_gd.report.document import to_html, to_markdown
 from yolo_gd.report.health import doctor_blocks
 from yolo_gd.report.plots import PLOTS, plot_sweep
+from yolo_gd.report.profile import profile_blocks
 from yolo_gd.report.sections import protocol_blocks, summary_blocks, trial_blocks
 from yolo_gd.report.tables import config_order, load_trials, summary_table, trials_table
 
@@ -72,6 +73,7 @@ def build_report(sweep_dir: str | os.PathLike) -> ReportPaths:
     blocks: list[tuple] = [("h1", title), ("p", f"Sweep `{name}` in `{sweep_dir}`.")]
     blocks += protocol_blocks(manifest, configs, trials)
     blocks += summary_blocks(summary, target)
+    blocks += profile_blocks(summary)  # only with a data axis
     blocks += trial_blocks(tdf)
     blocks += doctor_blocks(trials)
     if plots:

@@ -1,0 +1,69 @@
+"""Sweeps over datasets: the data axis, per-dataset names, and the performance profile across datasets."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from yolo_gd.ablate.naming import split_config
+from yolo_gd.ablate.spec import parse_spec
+from yolo_gd.errors import UserError
+from yolo_gd.report.profile import performance_profile
+
+SPEC = """name: two
+base: {{model: yolo11n.yaml, imgsz: 64, batch: 8, nbs: 8, workers: 0, plots: false, amp: false, warmup_epochs: 1}}
+axes:
+  optimizer: [{{name: sgd, lr: 0.01}}, adamw]
+  data: ['{a}', '{b}']
+seeds: [0]
+budget: {{epochs: 1}}
+"""
+
+
+def test_profile_on_a_hand_made_table():
+    table = pd.DataFrame([
+        ("A", "d1", 0.50), ("B", "d1", 0.40), ("C", "d1", 0.25),
+        ("A", "d2", 0.30), ("B", "d2", 0.60), ("C", "d2", 0.50),
+        ("A", "d3", 0.20), ("B", "d3", 0.20),  # C did not finish on d3
+        ("A", "d4", 0.00), ("B", "d4", 0.10), ("C", "d4", 0.11),
+    ], columns=["config", "dataset", "value"])
+    prof = performance_profile(table, taus=(1.0, 1.25, 2.0, 3.0))
+    # ratios best/value  A: 1, 2, 1, inf   B: 1.25, 1, 1, 1.1   C: 2, 1.2, inf, 1
+    assert prof.loc["A"].tolist() == [0.5, 0.5, 0.75, 0.75]
+    assert prof.loc["B"].tolist() == [0.5, 1.0, 1.0, 1.0]
+    assert prof.loc["C"].tolist() == [0.25, 0.5, 0.75, 0.75]
+    times = pd.DataFrame([("A", "d1", 10.0), ("B", "d1", 30.0), ("A", "d2", math.nan), ("B", "d2", 5.0)],
+                         columns=["config", "dataset", "value"])
+    t = performance_profile(times, taus=(1.0, 3.0), higher_is_better=False)
+    assert t.loc["A"].tolist() == [0.5, 0.5] and t.loc["B"].tolist() == [0.5, 1.0]
+
+
+def test_data_axis_names_configs_per_dataset(tmp_path):
+    sweep = parse_spec(SPEC.format(a="shapes", b="bccd"), tmp_path / "two.yaml")
+    assert [t.name for t in sweep.trials] == ["shapes__sgd-lr0.01-s0", "shapes__adamw-s0", "bccd__sgd-lr0.01-s0",
+                                              "bccd__adamw-s0"]
+    assert [t.kwargs["data"] for t in sweep.trials] == ["shapes", "shapes", "bccd", "bccd"]
+    assert split_config("bccd__sgd-lr0.01") == ("bccd", "sgd-lr0.01") and split_config("sgd") == (None, "sgd")
+    with pytest.raises(UserError, match="both be named 'bccd'"):
+        parse_spec(SPEC.format(a="bccd", b="bccd"), tmp_path / "two.yaml")
+
+
+@pytest.mark.slow
+def test_a_two_dataset_tiny_sweep_reports_the_profile(tmp_path, tiny_data):
+    from yolo_gd.ablate.manifest import read_manifest
+    from yolo_gd.ablate.runner import run_sweep
+    from yolo_gd.datasets.shapes import generate_shapes
+
+    other = generate_shapes(tmp_path / "other", n_train=48, n_val=16, imgsz=64, seed=1)
+    spec = tmp_path / "two.yaml"
+    spec.write_text(SPEC.format(a=tiny_data, b=other), encoding="utf-8")
+    sweep_dir = run_sweep(spec, out_root=tmp_path / "runs", progress=None)
+    trials = read_manifest(sweep_dir)["trials"]
+    assert [split_config(n)[0] for n in trials] == ["tiny", "tiny", "other", "other"]
+    assert all(t["state"] == "done" for t in trials.values()), trials
+    from yolo_gd.report.build import build_report
+
+    report = build_report(sweep_dir).markdown.read_text()
+    assert "Across datasets" in report and "Performance profile" in report and "tau=1.25" in report
