@@ -215,6 +215,13 @@ def test_a_failing_trial_is_marked_failed_and_the_other_completes(tmp_path, tiny
     assert exit_code(run_sweep(only_bad, out_root=tmp_path / "runs", progress=None)) == 1
 
 
+def _complete(checkpoint: Path) -> bool:
+    """Ultralytics writes last.pt in place (not atomically): wait until the file reads back whole."""
+    from yolo_gd.ablate.worker import checkpoint_epoch
+
+    return checkpoint_epoch(checkpoint) is not None
+
+
 @pytest.mark.slow
 def test_a_killed_sweep_resumes_its_trial(tmp_path, tiny_data):
     spec = _spec(tmp_path, tiny_data, "resume", ["{name: sgd, lr: 0.01}"], epochs=3)
@@ -229,7 +236,7 @@ def test_a_killed_sweep_resumes_its_trial(tmp_path, tiny_data):
     state = trial_dir / "weights" / "last.pt"  # yolo_gd's state of an epoch is written before it
     deadline = time.monotonic() + 180
     try:
-        while not state.exists():
+        while not (state.exists() and _complete(state)):
             assert runner.poll() is None, (tmp_path / "runner.log").read_text()
             assert time.monotonic() < deadline, "no epoch finished in time"
             time.sleep(0.05)
