@@ -17,7 +17,6 @@ from yolo_gd.ablate.commands import exit_code, summary
 from yolo_gd.ablate.manifest import read_manifest
 from yolo_gd.ablate.processes import ours_alive, proc_start
 from yolo_gd.ablate.runner import format_duration, run_sweep
-from yolo_gd.ablate.slots import device_slots
 from yolo_gd.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,28 +47,6 @@ def _epochs_in(trial_dir) -> int:
 def test_unknown_backend(tmp_path):
     with pytest.raises(UserError, match="unknown backend 'dask'"):
         run_sweep(tmp_path / "x.yaml", backend="dask", out_root=tmp_path)
-
-
-def test_device_slots():
-    assert device_slots("cpu", 3, 1) == ["cpu", "cpu", "cpu"]
-    assert device_slots(None, 1, 1) == ["cpu"]
-    with pytest.raises(UserError, match="workers must be a positive integer"):
-        device_slots("cpu", 0, 1)
-    with pytest.raises(UserError, match="per_device= is for GPUs"):
-        device_slots("cpu", 1, 2)
-    with pytest.raises(UserError, match="devices must be 'cpu', 'mps' or GPU ids"):
-        device_slots("gpu0", 1, 1)
-    with pytest.raises(UserError, match="lists a GPU twice"):
-        device_slots("0,0", 1, 1)
-    with pytest.raises(UserError, match="workers= is for devices=cpu"):
-        device_slots("0", 2, 1)
-    import torch
-
-    if torch.cuda.device_count() < 2:
-        with pytest.raises(UserError, match="not found"):
-            device_slots("0,1", 1, 1)
-    else:
-        assert device_slots("0,1", 1, 2) == ["0", "1", "0", "1"]
 
 
 def test_a_reused_pid_is_never_taken_for_a_stale_trial():

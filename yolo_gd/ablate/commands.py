@@ -17,8 +17,8 @@ from typing import Any
 
 from yolo_gd.errors import unknown_name
 
-__all__ = ["RUN_OPTIONS", "ablate_command", "compare_command", "compare_spec_path", "exit_code", "report_summary",
-           "summary"]
+__all__ = ["RUN_OPTIONS", "ablate_command", "compare_command", "compare_side_by_side", "compare_spec_path",
+           "exit_code", "report_summary", "summary"]
 
 RUN_OPTIONS = ("devices", "workers", "per_device", "out", "retry_failed", "backend", "address", "status_every")
 
@@ -55,8 +55,26 @@ def ablate_command(spec: str | Path, *, progress: Callable[[str], Any] | None = 
 
 
 def compare_command(*, progress: Callable[[str], Any] | None = print, **opts: Any) -> Path:
-    """``ablate configs/sgd_vs_adam.yaml``: SGD vs AdamW on the default shapes set (generated when missing)."""
+    """``ablate configs/sgd_vs_adam.yaml``: SGD vs AdamW on the default shapes set (generated when missing).
+
+    On a CPU with two cores or more the two trials run side by side (``workers=2``, each on half the cores, see
+    :func:`~yolo_gd.ablate.slots.cpu_threads`) unless ``workers`` is given: one after the other they took twice as
+    long on 2 cores, where Ultralytics trains on one thread and leaves the other core idle. Both trials get the
+    same share, and the report marks them ``shared device`` (their times are comparable with each other, not with
+    trials that ran alone)."""
+    if compare_side_by_side(opts):
+        opts["workers"] = 2
     return ablate_command(compare_spec_path(), progress=progress, **opts)
+
+
+def compare_side_by_side(opts: dict, cores: int | None = None) -> bool:
+    """Does ``compare`` run its two trials at once? On CPU (the default device) with >= 2 cores, unless the user
+    chose ``workers`` or another backend."""
+    import os
+
+    cores = cores if cores is not None else os.cpu_count() or 1
+    on_cpu = str(opts.get("devices", "cpu")).strip().lower() == "cpu"
+    return on_cpu and "workers" not in opts and opts.get("backend", "local") == "local" and cores >= 2
 
 
 def report_summary(paths) -> str:

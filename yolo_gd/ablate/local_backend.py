@@ -15,18 +15,20 @@ from pathlib import Path
 
 from yolo_gd.ablate.backend import LOG_NAME, Finished, Placement, Running
 from yolo_gd.ablate.processes import KILL_GRACE, kill_group, proc_start, start_trial
-from yolo_gd.ablate.slots import attempt_header
+from yolo_gd.ablate.slots import attempt_header, cpu_threads
 
 __all__ = ["LocalBackend"]
 
 
 class LocalBackend:
     """Trials as local processes; ``slots`` from :func:`~yolo_gd.ablate.slots.device_slots` (``['cpu', 'cpu']``,
-    ``['0', '1']`` ...). A trial shares its device with every other trial running on the same one."""
+    ``['0', '1']`` ...). A trial shares its device with every other trial running on the same one; CPU trials
+    running side by side get an equal share of the cores as torch threads."""
 
     def __init__(self, slots: Sequence[str], cwd: str | None = None):
         self.slots = list(slots)
         self.cwd = cwd if cwd is not None else os.getcwd()
+        self.threads = cpu_threads(self.slots)
 
     def place(self, slot: int) -> Placement:
         return Placement(device=self.slots[slot], trial_device=self.slots[slot])
@@ -36,7 +38,7 @@ class LocalBackend:
         offset = log.tell()
         log.write(attempt_header(name, attempt, place.device, now))
         log.flush()
-        proc = start_trial(job, log, self.cwd)
+        proc = start_trial(job, log, self.cwd, self.threads if place.device == "cpu" else None)
         what = "started" if attempt == 1 else f"restarted (attempt {attempt})"
         return Running(name, proc, offset, time.monotonic(), place.device, f"{what} on {place.device} (pid {proc.pid})",
                        pid=proc.pid, pid_started=proc_start(proc.pid), log=log)

@@ -29,13 +29,21 @@ REASON_LINES = 20
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def start_trial(job: Path, log: IO[bytes], cwd: str) -> subprocess.Popen:
-    """Start the worker on trial file ``job`` in its own session, its output appended to ``log``."""
+def start_trial(job: Path, log: IO[bytes], cwd: str, threads: int | None = None) -> subprocess.Popen:
+    """Start the worker on trial file ``job`` in its own session, its output appended to ``log``; ``threads``:
+    its CPU thread count (``THREADS_ENV``), None for Ultralytics' own."""
+    env = child_env()
+    if threads is not None:
+        env[THREADS_ENV] = str(threads)
     return subprocess.Popen(
         [sys.executable, "-m", "yolo_gd.ablate.worker", str(job)],
-        cwd=cwd, env=child_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True, preexec_fn=pdeathsig_fn(),
     )
+
+
+#: The worker's torch CPU thread count when several trials share the CPU (see ``slots.cpu_threads``).
+THREADS_ENV = "YOLO_GD_CPU_THREADS"
 
 
 def child_env() -> dict[str, str]:

@@ -33,7 +33,8 @@ from typing import Any
 
 from yolo_gd.ablate.backend import LOG_NAME
 from yolo_gd.ablate.local_backend import LocalBackend
-from yolo_gd.ablate.slots import device_slots, format_duration
+from yolo_gd.ablate.sweep_progress import format_duration
+from yolo_gd.ablate.slots import device_slots
 from yolo_gd.ablate.spec import load_spec
 from yolo_gd.ablate.sweep_runner import SweepInterrupted, SweepRunner, sigterm_as_interrupt
 from yolo_gd.ablate.tuning import final_metric

@@ -1,4 +1,4 @@
-"""Where trials run and how far a sweep is: device slots, who shares a device, the status line and its ETA.
+"""Where trials run: device slots, who shares a device, what a trial's start records.
 
 A slot is one trial at a time on one device: ``devices=cpu workers=N`` gives N CPU slots, ``devices=0,1
 per_device=2`` four GPU slots. A trial that starts on a device another running trial uses is ``shared_device``
@@ -7,15 +7,15 @@ per_device=2`` four GPU slots. A trial that starts on a device another running t
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 
 from yolo_gd.ablate.backend import Running
 from yolo_gd.ablate.manifest import Manifest
-from yolo_gd.ablate.spec import Sweep
 from yolo_gd.errors import UserError
 
-__all__ = ["Running", "device_slots", "eta", "format_duration", "mark_shared", "status_line"]
+__all__ = ["Running", "attempt_header", "cpu_threads", "device_slots", "mark_shared", "mark_started"]
 
 def device_slots(devices, workers, per_device) -> list[str]:
     """One entry per parallel trial: the device it runs on."""
@@ -48,6 +48,16 @@ def device_slots(devices, workers, per_device) -> list[str]:
     return [d for _ in range(per_device) for d in ids]  # interleaved: spread over GPUs first
 
 
+def cpu_threads(slots: Sequence[str], cores: int | None = None) -> int | None:
+    """Torch threads per CPU trial when several run at once: an equal share of the cores, so N trials never ask
+    for more threads than the machine has (Ultralytics alone takes ``min(8, cores - 1)`` each: 7 + 7 on 8 cores).
+    None with at most one CPU slot: a lone trial keeps Ultralytics' own count."""
+    n = sum(s == "cpu" for s in slots)
+    if n <= 1:
+        return None
+    return max(1, (cores if cores is not None else os.cpu_count() or 1) // n)
+
+
 def mark_shared(m: Manifest, name: str, others: Sequence[Running]) -> None:
     """Trial ``name`` started while ``others`` ran on its device: mark them all ``shared_device``."""
     if others:
@@ -71,43 +81,3 @@ def mark_started(m: Manifest, name: str, others: Sequence, *, now: float, device
     rec.attempts += 1
     mark_shared(m, name, others)
     m.save()
-
-
-def format_duration(seconds: float) -> str:
-    s = int(round(max(seconds, 0)))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
-
-
-def status_line(m: Manifest, sweep: Sweep, slots: Sequence[Running | None]) -> str:
-    c = m.counts()
-    total = len(m.trials)
-    running = sum(r is not None for r in slots)
-    return f"[{c['done']}/{total} done, {running} running, {c['failed']} failed] ETA {eta(m, sweep, slots)}"
-
-
-def eta(m: Manifest, sweep: Sweep, slots: Sequence[Running | None]) -> str:
-    """Mean duration of finished trials (per stage, scaled by epochs where a stage has none yet) x the trials
-    still to run / parallel slots."""
-    recs = m.trials.values()
-    mean: dict[str, float] = {}
-    for stage in ("tune", "main"):
-        durations = [r.elapsed for r in recs if r.stage == stage and r.state == "done" and r.elapsed]
-        if durations:
-            mean[stage] = sum(durations) / len(durations)
-    if sweep.protocol == "tuned" and sweep.budget.epochs:
-        ratio = sweep.budget.epochs / sweep.tune.epochs
-        if "main" not in mean and "tune" in mean:
-            mean["main"] = mean["tune"] * ratio
-        if "tune" not in mean and "main" in mean:
-            mean["tune"] = mean["main"] / ratio
-    remaining = [r for r in recs if r.state in ("pending", "running")]
-    if not remaining:
-        return "0s"
-    if any(r.stage not in mean for r in remaining):
-        return "?"
-    work = sum(mean[r.stage] for r in remaining)
-    now = time.monotonic()
-    work -= sum(min(now - r.start, mean[m.trials[r.name].stage]) for r in slots if r is not None)
-    return format_duration(work / max(len(slots), 1))

@@ -22,7 +22,8 @@ from yolo_gd.ablate.backend import LOG_NAME, TRIAL_JSON, Running, TrialBackend
 from yolo_gd.ablate.manifest import Manifest, TrialRecord, manifest_path
 from yolo_gd.ablate.naming import num_text
 from yolo_gd.ablate.processes import exit_reason, kill_group, log_tail, ours_alive
-from yolo_gd.ablate.slots import format_duration, mark_started, status_line
+from yolo_gd.ablate.sweep_progress import Board, format_duration
+from yolo_gd.ablate.slots import mark_started
 from yolo_gd.ablate.spec import Sweep, Trial
 from yolo_gd.ablate.tuning import pick_lr
 from yolo_gd.errors import UserError
@@ -71,6 +72,7 @@ class SweepRunner:
         self.queue: list[str] = []
         self.launched: set[str] = set()
         self.m = self._open_manifest()
+        self.board = Board(sweep)
 
     # -------------------------------------------------------------------------------- manifest
 
@@ -166,13 +168,18 @@ class SweepRunner:
                 self._fill_slots()
                 time.sleep(self.poll_interval if any(self.slots) else 0)
                 self._reap()
-                if time.monotonic() - last_status >= self.status_every:
-                    self.say(status_line(self.m, self.sweep, self.slots))
+                # a running trial finished an epoch (its results.csv grew), or it has been a while
+                if self.board.advanced(self.m, self.slots) or time.monotonic() - last_status >= self.status_every:
+                    self._status()
                     last_status = time.monotonic()
         except BaseException as e:
             self._stop_all(f"interrupted ({type(e).__name__}): rerun the same command to resume")
             raise
-        self.say(status_line(self.m, self.sweep, self.slots))
+        self._status()
+
+    def _status(self) -> None:
+        for line in self.board.lines(self.m, self.slots):
+            self.say(line)
 
     def _maybe_queue(self, name: str) -> None:
         rec = self.m.trials[name]

@@ -53,6 +53,26 @@ def _clear(trial_dir: Path) -> None:
             child.unlink()
 
 
+def share_cpu() -> None:
+    """With ``YOLO_GD_CPU_THREADS`` set (several trials share the CPU), train on that many torch threads.
+
+    Ultralytics calls ``torch.set_num_threads(NUM_THREADS)`` in ``select_device`` (the trainer's, and the final
+    evaluation's), so setting torch's count here would be undone: this sets the value it reads, in this trial's
+    own process only."""
+    import os
+
+    from yolo_gd.ablate.processes import THREADS_ENV
+
+    threads = os.environ.get(THREADS_ENV)
+    if threads:
+        import torch
+        from ultralytics.utils import torch_utils
+
+        torch_utils.NUM_THREADS = int(threads)
+        torch.set_num_threads(int(threads))
+        print(f"yolo_gd ablate: {threads} CPU thread(s) for this trial (the CPU is shared)", flush=True)
+
+
 def run_trial(trial: dict) -> str:
     """Train, resume or skip one trial; returns what it did: ``'trained'``, ``'resumed'`` or ``'finished'``."""
     from yolo_gd.training import split_keys, train
@@ -83,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         trial = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+        share_cpu()
         run_trial(trial)
     except UserError as e:
         print(f"yolo_gd: error: {e}", file=sys.stderr, flush=True)
