@@ -10,7 +10,8 @@ batch 16) and timestamps Ultralytics' own callbacks:
     step         on_train_batch_start -> on_train_batch_end (forward, loss, backward, the optimizer step)
     validation   on_val_start -> on_val_end of the per-epoch validations
     save/other   on_train_epoch_end -> on_fit_epoch_end minus validation (EMA attrs, results.csv, checkpoints)
-    final eval   last on_fit_epoch_end -> on_train_end (best.pt validated again, with plots when plots=True)
+    final eval   last epoch's on_fit_epoch_end -> on_train_end (best.pt validated again, with plots when
+                 plots=True; final_eval fires on_fit_epoch_end once more)
 
     python bench/compare_profile.py --optimizer adamw --lr 0.001 --out bench/results/compare_profile_cpu.json
 """
@@ -78,6 +79,10 @@ class PhaseClock:
 
     def _fit_epoch_end(self, tr):
         now = self._now()
+        if not self.mark.get("in_epoch"):  # Ultralytics' final_eval fires it again after validating best.pt
+            self.t["final eval"] += now - self.mark["fit_end"]
+            self.mark["fit_end"] = now
+            return
         self.epochs += 1
         self.t["validation per epoch"] += self.mark["val_in_epoch"]
         self.t["save/other"] += now - self.mark["epoch_end"] - self.mark["val_in_epoch"]
