@@ -320,3 +320,40 @@ def test_missing_manifest_is_a_user_error(tmp_path):
 
     with pytest.raises(UserError, match="no sweep manifest"):
         build_report(tmp_path)
+
+
+def _side_by_side(name, threads=1, shared=True, device="cpu", state="done"):
+    from yolo_gd.report.tables import TrialResult
+
+    return TrialResult(name=name, config=name, seed=0, state=state, stage="main", reason=None, dir=None,
+                       shared_device=shared, device=device, started=None, finished=None, threads=threads)
+
+
+def test_equal_share_only_when_every_trial_ran_beside_the_others_with_the_same_threads():
+    from yolo_gd.report.tables import equal_share
+
+    pair = [_side_by_side("sgd"), _side_by_side("adamw")]
+    assert equal_share(pair, cpus=2) == (
+        "All 2 trials ran side by side on this 2-core CPU with 1 torch thread each (an equal share of the cores), "
+        "so their wall times, times to target and images/s compare with each other; not with trials that ran "
+        "alone, or on another machine.")
+    assert "with 4 torch threads each" in equal_share([_side_by_side("a", 4), _side_by_side("b", 4)], cpus=8)
+    assert equal_share([_side_by_side("a"), _side_by_side("b", shared=False)], cpus=2) is None  # one ran alone
+    assert equal_share([_side_by_side("a", 1), _side_by_side("b", 2)], cpus=4) is None  # unequal shares
+    assert equal_share([_side_by_side("a", None), _side_by_side("b", None)], cpus=2) is None  # Ultralytics' own
+    assert equal_share([_side_by_side("a", device="0"), _side_by_side("b", device="0")], cpus=2) is None  # GPU
+    assert equal_share(pair, cpus=None) is None  # a manifest written before cpus was recorded
+    assert equal_share(pair[:1], cpus=2) is None
+    assert equal_share([*pair, _side_by_side("c", threads=2, state="failed")], cpus=2) is not None  # not used
+
+
+def test_the_report_says_equal_share_instead_of_not_comparable(tmp_path):
+    root = make_sweep(tmp_path / "sweep")
+    m = json.loads((root / "manifest.json").read_text())
+    for t in m["trials"].values():
+        t.update(shared_device=True, threads=1, device="cpu")
+    m["cpus"] = 2
+    (root / "manifest.json").write_text(json.dumps(m))
+    md = build_report(root).markdown.read_text()
+    assert "**Side by side, equal share.** All 5 trials ran side by side on this 2-core CPU" in md  # the tuning trial is not counted
+    assert "not comparable" not in md and "Shared-device warning" not in md

@@ -42,6 +42,7 @@ class Running:
     pid: int | None = None  # a local process: its pid and start time (a rerun kills it only if both match)
     pid_started: float | None = None
     log: IO[bytes] | None = None  # a local process: trial.log, open while it runs
+    threads: int | None = None  # torch CPU threads it was given (CPU trials side by side), None: Ultralytics' own
 
 
 @dataclass(frozen=True)

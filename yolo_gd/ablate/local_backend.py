@@ -38,10 +38,11 @@ class LocalBackend:
         offset = log.tell()
         log.write(attempt_header(name, attempt, place.device, now))
         log.flush()
-        proc = start_trial(job, log, self.cwd, self.threads if place.device == "cpu" else None)
+        threads = self.threads if place.device == "cpu" else None
+        proc = start_trial(job, log, self.cwd, threads)
         what = "started" if attempt == 1 else f"restarted (attempt {attempt})"
         return Running(name, proc, offset, time.monotonic(), place.device, f"{what} on {place.device} (pid {proc.pid})",
-                       pid=proc.pid, pid_started=proc_start(proc.pid), log=log)
+                       pid=proc.pid, pid_started=proc_start(proc.pid), log=log, threads=threads)
 
     def finished(self, running: Sequence[Running]) -> list[Finished]:
         done = []

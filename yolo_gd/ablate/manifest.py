@@ -14,6 +14,7 @@ Read contract (what the report reads; plain JSON, no yolo_gd needed)::
     protocol  "fixed" | "tuned" | "lrfind"
     target    null | {"metric": str, "value": float}
     baseline  str                       config name of the first optimizer entry
+    cpus      int | null                CPU cores of the machine that last ran the sweep
     tuned     null | {config: {"tried": {"<lr>": metric or null, ...}, "picked": float, "metric": str,
                                "split": "val", "seeds": [int]}}
     lrfind    null | {config: {"lr": float, "rule": str, "suggested": float | null, "others": {rule: float | null},
@@ -25,6 +26,8 @@ Read contract (what the report reads; plain JSON, no yolo_gd needed)::
                  "reason": str | null,          failure (or interruption) message, with the log's last lines
                  "dir": str,                    absolute trial folder (an Ultralytics save dir + trial.log)
                  "shared_device": bool,         another trial ran on the same device at the same time
+                 "threads": int | null,         torch CPU threads given to the trial when CPU trials ran side by
+                                                side (each an equal share of ``cpus``); null: Ultralytics' own
                  "device": str | null,          'cpu' or a GPU id
                  "started": float | null,       unix time the latest attempt started
                  "finished": float | null,      unix time the trial finished (done or failed)
@@ -89,6 +92,7 @@ class TrialRecord:
     finished: float | None = None
     elapsed: float = 0.0
     shared_device: bool = False
+    threads: int | None = None
     device: str | None = None
     attempts: int = 0
     lr: float | None = None
@@ -118,6 +122,7 @@ class Manifest:
     protocol: str = "fixed"
     target: dict | None = None
     baseline: str | None = None
+    cpus: int | None = None
     tuned: dict | None = None
     lrfind: dict | None = None
     trials: dict[str, TrialRecord] = field(default_factory=dict)

@@ -73,10 +73,11 @@ def attempt_header(name: str, attempt: int, device: str, now: float) -> bytes:
 
 
 def mark_started(m: Manifest, name: str, others: Sequence, *, now: float, device: str, kwargs: dict,
-                 pid: int | None = None, pid_started: float | None = None) -> None:
-    """Record that trial ``name`` started (state, times, device, attempt count, shared device) and save."""
+                 pid: int | None = None, pid_started: float | None = None, threads: int | None = None) -> None:
+    """Record that trial ``name`` started (state, times, device, threads, attempt count, shared device) and save."""
     rec = m.trials[name]
     rec.state, rec.reason, rec.pid, rec.pid_started = "running", None, pid, pid_started
+    rec.threads = threads
     rec.started, rec.finished, rec.device, rec.kwargs = now, None, device, kwargs
     rec.attempts += 1
     mark_shared(m, name, others)

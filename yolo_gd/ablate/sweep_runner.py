@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import signal
 import threading
 import time
@@ -84,6 +85,7 @@ class SweepRunner:
         else:
             m = Manifest(path=path, sweep=s.name)
         m.spec = str(self.spec_path.resolve())
+        m.cpus = os.cpu_count()
         m.spec_copy = s.text
         m.protocol = s.protocol
         m.target = {"metric": s.target.metric, "value": s.target.value} if s.target else None
@@ -236,7 +238,7 @@ class SweepRunner:
         others = [] if place.exclusive else [r for r in self.slots if r is not None and r.device == place.device]
         self.slots[slot] = running
         mark_started(self.m, name, others, now=now, device=place.device, kwargs=kwargs, pid=running.pid,
-                     pid_started=running.pid_started)
+                     pid_started=running.pid_started, threads=running.threads)
         self.say(f"[ablate] {name}: {running.started}")
 
     def _reap(self) -> None:

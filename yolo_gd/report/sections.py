@@ -101,7 +101,7 @@ def protocol_blocks(manifest: dict, configs: list[str], trials: list[TrialResult
     return blocks
 
 
-def summary_blocks(summary: pd.DataFrame, target: dict | None) -> list[tuple]:
+def summary_blocks(summary: pd.DataFrame, target: dict | None, share: str | None = None) -> list[tuple]:
     rows = summary.to_dict("records")
     base_n = next((r["n"] for r in rows if r.get("baseline")), 0)
     notes = []
@@ -129,8 +129,8 @@ def summary_blocks(summary: pd.DataFrame, target: dict | None) -> list[tuple]:
                       ci_text(r, "time_to_target", 1) if target else DASH,
                       mean_std(r, "steps_to_target", 0) if target else DASH,
                       mean_std(r, "wall_time", 1), mean_std(r, "images_per_s", 1),
-                      "**not comparable: shared device**" if r.get("shared_device") else DASH])
-        if r.get("shared_device"):
+                      _comparable(r, share)])
+        if r.get("shared_device") and not share:
             notes.append(f"`{r['config']}`: at least one trial shared its device with another trial, so its time "
                          "to target and images/s are not comparable with the other configs.")
     blocks: list[tuple] = [("h2", "Results")]
@@ -154,8 +154,16 @@ def summary_blocks(summary: pd.DataFrame, target: dict | None) -> list[tuple]:
     if notes:
         blocks.append(("p", "**Shared-device warning.**"))
         blocks.append(("ul", notes))
+    if share:
+        blocks.append(("p", f"**Side by side, equal share.** {share}"))
     blocks.append(("p", "Every metric's mean, std, n and CI is in `summary.csv`; per-trial numbers in `trials.csv`."))
     return blocks
+
+
+def _comparable(row: dict, share: str | None) -> str:
+    if not row.get("shared_device"):
+        return DASH
+    return "with each other (side by side, equal share)" if share else "**not comparable: shared device**"
 
 
 def trial_blocks(tdf: pd.DataFrame) -> list[tuple]:

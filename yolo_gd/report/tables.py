@@ -83,6 +83,7 @@ class TrialResult:
     finished: float | None
     elapsed: float | None = None  # runner's seconds summed over attempts (interruptions excluded)
     lr: float | None = None  # the LR the trial trained with, when the spec or tuning fixed it
+    threads: int | None = None  # torch CPU threads it was given when CPU trials ran side by side
     results: pd.DataFrame = field(default_factory=pd.DataFrame)
     steps: pd.DataFrame = field(default_factory=pd.DataFrame)
     args: dict = field(default_factory=dict)
@@ -160,7 +161,7 @@ def load_trials(manifest: dict) -> list[TrialResult]:
             state=str(t.get("state") or "pending"), stage=str(t.get("stage") or "main"), reason=t.get("reason"),
             dir=d, shared_device=bool(t.get("shared_device", False)), device=t.get("device"),
             started=_opt_float(t.get("started")), finished=_opt_float(t.get("finished")),
-            elapsed=_opt_float(t.get("elapsed")) or None, lr=_opt_float(t.get("lr")),
+            elapsed=_opt_float(t.get("elapsed")) or None, lr=_opt_float(t.get("lr")), threads=t.get("threads"),
             results=read_results(d), steps=steps, args=_read_args(d),
         ))
     return trials
@@ -294,3 +295,20 @@ def summary_table(trials: list[TrialResult], trials_df: pd.DataFrame, configs: l
     best = max(means, key=lambda mi: mi[0])[1] if means else None  # a tie: the first listed
     df["best"] = [i == best for i in range(len(rows))]
     return df.where(df.notna(), None)
+
+
+def equal_share(trials: list[TrialResult], cpus: int | None) -> str | None:
+    """A sentence when every finished main trial ran on the CPU beside the others with the same thread count (the
+    runner's equal share of the cores): their times then compare with each other. None otherwise (some trial ran
+    alone, on a GPU, or with Ultralytics' own thread count), and the shared-device warning stands."""
+    used = [t for t in trials if t.used]
+    threads = {t.threads for t in used}
+    if len(used) < 2 or not cpus or not all(t.shared_device and t.device == "cpu" for t in used):
+        return None
+    if len(threads) != 1 or None in threads:
+        return None
+    n = threads.pop()
+    return (f"All {len(used)} trials ran side by side on this {cpus}-core CPU with {n} torch thread"
+            f"{'s' if n != 1 else ''} each (an equal share of the cores), so their wall times, times to target and "
+            f"images/s compare with each other; not with trials that ran alone, or on another machine.")
+
