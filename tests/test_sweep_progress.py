@@ -95,3 +95,27 @@ def test_a_tiny_sweep_prints_each_epoch_with_a_known_eta(tmp_path, tiny_data):
     after_first_epoch = [h for h, line in zip(lines, lines[1:]) if line.startswith("  sgd-s0  epoch ")]
     assert after_first_epoch and all(not h.endswith("ETA ?") for h in after_first_epoch), lines
     assert heads[-1] == "[1/1 done, 0 running, 0 failed] ETA 0s"
+
+
+def test_board_prints_when_a_running_trial_finishes_an_epoch(tmp_path, monkeypatch):
+    from yolo_gd.ablate.backend import Running
+    from yolo_gd.ablate.manifest import Manifest, TrialRecord
+    from yolo_gd.ablate.spec import Budget
+    from yolo_gd.ablate.sweep_progress import Board
+
+    class FakeSweep:  # what the board reads of a sweep
+        budget, tune = Budget(epochs=4), None
+
+    m = Manifest(path=tmp_path / "manifest.json", sweep="s")
+    m.trials["a"] = TrialRecord(config="a", seed=0, dir=str(tmp_path / "a"), state="running", elapsed=5.0)
+    m.trials["b"] = TrialRecord(config="b", seed=0, dir=str(tmp_path / "b"), state="pending")
+    (tmp_path / "a").mkdir()
+    monkeypatch.setattr("time.monotonic", lambda: 100.0)
+    slots = [Running("a", None, 0, 75.0, "cpu"), None]  # started at 75: 25 s in this attempt, 5 s before
+    board = Board(FakeSweep())
+    assert not board.advanced(m, slots)
+    assert board.lines(m, slots) == ["[0/2 done, 1 running, 0 failed] ETA ?", "  a  epoch 0/4  mAP50 -  30s"]
+    _results(tmp_path / "a", HEADER + "1,3.1,1.9,0.1,0.25,0.1\n")
+    assert board.advanced(m, slots) and not board.advanced(m, slots)  # once per new epoch
+    # 30 s for 1 epoch; 3 + 4 epochs left on the 2 slots, b alone on one of them after a: (7 * 30) / 2
+    assert board.lines(m, slots) == ["[0/2 done, 1 running, 0 failed] ETA 1m45s", "  a  epoch 1/4  mAP50 0.250  30s"]
