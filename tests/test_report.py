@@ -356,4 +356,4 @@ def test_the_report_says_equal_share_instead_of_not_comparable(tmp_path):
     (root / "manifest.json").write_text(json.dumps(m))
     md = build_report(root).markdown.read_text()
     assert "**Side by side, equal share.** All 5 trials ran side by side on this 2-core CPU" in md  # the tuning trial is not counted
-    assert "not comparable" not in md and "Shared-device warning" not in md
+    assert "not comparable: shared device" not in md and "Shared-device warning" not in md
