@@ -68,7 +68,8 @@ class SweepRunner:
         self.slots: list[Running | None] = [None] * len(backend.slots)
         self.say, self.retry_failed = say, retry_failed
         self.status_every, self.poll_interval = status_every, poll_interval
-        self.data: dict[str, str] = {}
+        self.data: dict[str, str] = {}  # the spec's data -> its data.yaml
+        self.models: dict[str, str] = {}  # the spec's model -> a local file (checkpoints fetched once, here)
         self.trials: dict[str, Trial] = {}  # runnable trials by name (main trials of a tuned sweep once picked)
         self.queue: list[str] = []
         self.launched: set[str] = set()
@@ -152,7 +153,8 @@ class SweepRunner:
             m.save()
         for t in self._expected(m):
             self._maybe_queue(t.name)
-        self._resolve_data()
+        for name in self.queue:
+            self._resolve(self.trials[name].kwargs)
         if self.sweep.protocol == "tuned":
             for c in self.sweep.configs:
                 if c.name not in m.tuned:
@@ -203,16 +205,20 @@ class SweepRunner:
             rec.reason = "interrupted (the runner stopped): resumes from its last.pt"
         self.m.save()
 
-    def _resolve_data(self) -> None:
-        """Resolve each dataset once, here, so parallel trials never race to generate 'shapes'."""
+    def _resolve(self, kwargs: dict) -> None:
+        """Resolve a trial's dataset and fetch its checkpoint once, here in the runner: parallel trials never race to
+        generate 'shapes' or to download the same weights, and trials run offline (``processes.child_env``). A
+        download follows the user's own ``YOLO_OFFLINE`` (set: a clear error before any trial starts)."""
+        from yolo_gd._offline import fetch_weights
         from yolo_gd.datasets.check import check_dataset, resolve_data
 
-        for name in self.queue:
-            data = self.trials[name].kwargs.get("data")
-            if data is not None and data not in self.data:
-                path = resolve_data(data)
-                check_dataset(path)
-                self.data[data] = str(path)
+        data, model = kwargs.get("data"), kwargs.get("model")
+        if data is not None and data not in self.data:
+            path = resolve_data(data)
+            check_dataset(path)
+            self.data[data] = str(path)
+        if model is not None and str(model) not in self.models:
+            self.models[str(model)] = fetch_weights(str(model))
 
     def _fill_slots(self) -> None:
         for i, running in enumerate(self.slots):
@@ -227,6 +233,8 @@ class SweepRunner:
         kwargs = dict(t.kwargs)
         if kwargs.get("data") in self.data:
             kwargs["data"] = self.data[kwargs["data"]]
+        if str(kwargs.get("model")) in self.models:
+            kwargs["model"] = self.models[str(kwargs["model"])]
         kwargs.update(project=str(self.sweep_dir), name=name, exist_ok=True, device=place.trial_device)
         job = trial_dir / TRIAL_JSON
         job.write_text(json.dumps({"name": name, "dir": str(trial_dir), "sweep": self.sweep.name,
@@ -329,12 +337,5 @@ class SweepRunner:
         self.say(f"[ablate] {config}: picked lr {num_text(best_lr)} on the validation split ({metric}: {shown})")
         for t in s.main_trials({config: best_lr}):
             if t.config == config:
-                if t.kwargs.get("data") not in self.data:
-                    self._resolve_one(t.kwargs.get("data"))
+                self._resolve(t.kwargs)
                 self._maybe_queue(t.name)
-
-    def _resolve_one(self, data) -> None:
-        from yolo_gd.datasets.check import resolve_data
-
-        if data is not None and data not in self.data:
-            self.data[data] = str(resolve_data(data))
