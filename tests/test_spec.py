@@ -153,8 +153,8 @@ def test_shipped_configs_load_and_expand(name):
     optimizers = {t.kwargs["optimizer"] for t in trials}
     if name == "sgd_vs_adam":
         assert [t.name for t in trials] == ["sgd-lr0.01-s0", "adamw-lr0.001-s0"]
-        assert trials[0].kwargs == {"model": "yolo11n.yaml", "data": "shapes", "imgsz": 128, "batch": 16, "nbs": 16,
-                                    "lr": 0.01, "optimizer": "sgd", "seed": 0, "epochs": 25}
+        assert trials[0].kwargs == {"model": "yolo11n.yaml", "data": "shapes", "imgsz": 128, "batch": 8, "nbs": 8,
+                                    "lr": 0.01, "optimizer": "sgd", "seed": 0, "epochs": 16}
         assert sweep.target.metric == "metrics/mAP50(B)" and sweep.target.value == 0.5
     elif name == "sgd_vs_adam_bccd":
         assert optimizers == {"sgd", "adamw"} and sweep.seeds == (0, 1, 2) and len(trials) == 6
@@ -162,6 +162,14 @@ def test_shipped_configs_load_and_expand(name):
     else:
         assert {"sgd", "adamw", "lion", "sfadamw"} <= optimizers and sweep.seeds == (0, 1, 2)
         assert {t.kwargs["epochs"] for t in trials} == {20} and {t.kwargs["imgsz"] for t in trials} == {160}
+
+
+def test_the_lrfind_twin_of_compare_differs_only_in_the_lr_and_the_protocol():
+    fixed, twin = load_spec(CONFIGS / "sgd_vs_adam.yaml"), load_spec(CONFIGS / "sgd_vs_adam_lrfind.yaml")
+    assert (fixed.protocol, twin.protocol) == ("fixed", "lrfind")
+    assert fixed.base == twin.base and fixed.budget == twin.budget and fixed.seeds == twin.seeds
+    assert fixed.target == twin.target
+    assert [c.kwargs["optimizer"] for c in fixed.configs] == [c.kwargs["optimizer"] for c in twin.configs]
 
 
 def test_compare_runs_the_shipped_config():
