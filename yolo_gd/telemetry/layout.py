@@ -92,6 +92,7 @@ class Layout:
     group_numels: list[int] = field(default_factory=list)
     read_ids: tuple = ()  # the parameters of the last GradRead mapped (see read_index)
     read_index: Tensor | None = None
+    read_padded: bool = False  # read_index points one past the read's norms (see index_of)
 
     @property
     def columns(self) -> list[str]:
@@ -157,8 +158,9 @@ class Layout:
         self.snapshot = [v.view(p.shape) for v, p in zip(self.flat.split(numels), self.params)]
         self.group_numels = [sum(p.numel() for p in g["params"]) for g in groups]
 
-    def index_of(self, read_params: list[Tensor]) -> Tensor:
-        """Where each recorded parameter's norm sits in a :class:`GradRead`'s ``norms`` (its length: no grad).
+    def index_of(self, read_params: list[Tensor]) -> tuple[Tensor, bool]:
+        """Where each recorded parameter's norm sits in a :class:`GradRead`'s ``norms``, and whether the index
+        points past them (a recorded parameter without a grad: the caller appends a 0 there).
 
         The read follows the clip's order (``model.parameters()``), the rows the optimizer's groups; the index is
         built on the host once and reused while the read's parameters stay the same objects (checked by id).
@@ -166,8 +168,8 @@ class Layout:
         ids = tuple(map(id, read_params))
         if ids != self.read_ids or self.read_index is None:
             pos = {i: k for k, i in enumerate(ids)}
-            missing = len(ids)
-            self.read_index = torch.tensor([pos.get(id(p), missing) for p in self.params], dtype=torch.long,
-                                           device=self.device)
+            at = [pos.get(id(p), len(ids)) for p in self.params]
+            self.read_index = torch.tensor(at, dtype=torch.long, device=self.device)
+            self.read_padded = len(ids) in at
             self.read_ids = ids
-        return self.read_index
+        return self.read_index, self.read_padded

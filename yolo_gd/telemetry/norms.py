@@ -96,9 +96,10 @@ def read_grads(parameters: Iterable[Tensor], foreach: bool | None = None) -> Gra
     grads = [p.grad for p in params]
     if not grads:
         return GradRead(params, torch.zeros(0), torch.tensor(0.0))
+    buckets = _group_tensors_by_device_and_dtype([grads], with_indices=True)
     norms: list[Tensor] = []
     order: list[int] = []
-    for (device, _), ([bucket], idx) in _group_tensors_by_device_and_dtype([grads], with_indices=True).items():
+    for (device, _), ([bucket], idx) in buckets.items():
         if (foreach is None and _has_foreach_support(bucket, device)) or (
             foreach and _device_has_foreach_support(device)
         ):
@@ -108,10 +109,12 @@ def read_grads(parameters: Iterable[Tensor], foreach: bool | None = None) -> Gra
         else:
             norms.extend(torch.linalg.vector_norm(g, 2.0) for g in bucket)
         order.extend(idx)
-    stacked = torch.stack([n.to(grads[0].device) for n in norms])
+    if len(buckets) > 1:  # torch moves every norm to the first device; one bucket is there already (saves 256 calls)
+        norms = [n.to(grads[0].device) for n in norms]
+    stacked = torch.stack(norms)
     total = torch.linalg.vector_norm(stacked, 2.0)
     per_tensor = stacked.float()
-    if order != list(range(len(order))):  # mixed dtypes/devices: back to the parameters' order
+    if len(buckets) > 1 and order != list(range(len(order))):  # mixed dtypes/devices: back to the params' order
         per_tensor = per_tensor[torch.tensor(order).argsort().to(per_tensor.device)]
     return GradRead(params, per_tensor, total)
 
@@ -135,12 +138,13 @@ def tensor_norms(tensors: Sequence[Tensor], norm_type: float = 2.0) -> Tensor:
     """
     if not tensors:
         return torch.zeros(0)
-    buckets = _by_device_and_dtype(tensors)
+    # torch's C++ bucketing: it runs at every full-level step over hundreds of tensors (a Python loop costs more)
+    buckets = _group_tensors_by_device_and_dtype([list(tensors)], with_indices=True)
     if len(buckets) == 1:
         return torch.stack(torch._foreach_norm(list(tensors), norm_type)).float()
     out: list[Tensor | None] = [None] * len(tensors)
-    for idx in buckets.values():
-        for i, n in zip(idx, torch._foreach_norm([tensors[i] for i in idx], norm_type)):
+    for [bucket], idx in buckets.values():
+        for i, n in zip(idx, torch._foreach_norm(bucket, norm_type)):
             out[i] = n.float()
     return torch.stack(out)  # type: ignore[arg-type]
 

@@ -234,7 +234,7 @@ class StepRecorder:
         self._host.append(self._host_row(trainer, progress, clip))
         per_tensor, total, coef = per_tensor_norms(lay, c, read, clip)
         clipped = (total > clip) if clip is not None else c.zero
-        nonfinite = ~torch.isfinite(total)
+        nonfinite = torch.isnan(total - total)  # = ~isfinite (inf - inf is NaN) in 2 ops where isfinite takes 5
         self._nonfinite_total += nonfinite
         amp_scale, skipped, self._skip_from_scale = amp_values(trainer, trainer.optimizer, c, lay.device)
         loss, parts = loss_values(trainer, lay, c)
@@ -248,7 +248,7 @@ class StepRecorder:
             self._first_sq = None
             values += [self._param_norms, first.to(lay.device).reshape(1),
                        segment_norms(per_tensor, lay.layer_index, len(lay.layer_names))]
-        torch.cat([v.float() for v in values], out=self._buf[row, : lay.n_before])
+        torch.cat(values, out=self._buf[row, : lay.n_before])  # cat writes the bool flags as 0/1 floats
         self._n += 1
         self._pending = True
 

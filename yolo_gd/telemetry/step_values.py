@@ -32,7 +32,11 @@ def per_tensor_norms(lay: Layout, c: Consts, read: Any, clip: float | None) -> t
     coefficient, which is divided out again), or None (nothing read yet: read here; no clip happened).
     """
     if isinstance(read, GradRead):
-        norms = torch.cat([read.norms.to(lay.device), c.zero.reshape(1)])[lay.index_of(read.params)]
+        index, padded = lay.index_of(read.params)
+        norms = read.norms.to(lay.device)
+        if padded:  # some recorded parameter has no gradient: the index points it at an appended 0
+            norms = torch.cat([norms, c.zero.reshape(1)])
+        norms = norms[index]
         total = read.total.detach().to(lay.device, torch.float32)
         return norms, total, (read.coef.to(lay.device, torch.float32) if read.coef is not None else c.one)
     grads = [p.grad if p.grad is not None else p.new_zeros(0) for p in lay.params]
