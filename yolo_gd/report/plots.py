@@ -156,22 +156,33 @@ def plot_grad_norm(groups, colors, out: Path, target=None):
     return finish_figure(fig, [ax], path, None)
 
 
-def plot_lr(groups, colors, out: Path, target=None):
-    names = {c for ts in groups.values() for t in ts if not t.steps.empty and (c := _first("lr/")(t.steps))}
-    group = next(iter(names)).removeprefix("lr/") if len(names) == 1 else "first group of each run"
+def _per_config(groups, colors, curves_of, **draw):
+    """A figure with one line (and seed band) per config from ``curves_of(trial)`` -> ``(x, y)`` or None; None when
+    no trial of any config gives a curve."""
     fig = Figure(figsize=(10, 4.5), layout="constrained")
     ax = fig.subplots()
     drawn = False
     for config, trials in groups.items():
-        curves = []
-        for t in trials:
-            col = _first("lr/")(t.steps) if not t.steps.empty else None
-            if col:
-                y = t.steps[col].to_numpy(dtype="float64")
-                curves.append((t.steps["step"].to_numpy(dtype="float64"), np.where(y > 0, y, np.nan)))
-        drawn |= _draw(ax, curves, colors[config], _label(config, trials))
-    if not drawn:
+        curves = [c for t in trials if (c := curves_of(t)) is not None]
+        drawn |= _draw(ax, curves, colors[config], _label(config, trials), **draw)
+    return (fig, ax) if drawn else None
+
+
+def plot_lr(groups, colors, out: Path, target=None):
+    names = {c for ts in groups.values() for t in ts if not t.steps.empty and (c := _first("lr/")(t.steps))}
+    group = next(iter(names)).removeprefix("lr/") if len(names) == 1 else "first group of each run"
+
+    def curve(t):
+        col = _first("lr/")(t.steps) if not t.steps.empty else None
+        if not col:
+            return None
+        y = t.steps[col].to_numpy(dtype="float64")
+        return t.steps["step"].to_numpy(dtype="float64"), np.where(y > 0, y, np.nan)
+
+    made = _per_config(groups, colors, curve)
+    if made is None:
         return None
+    fig, ax = made
     ax.set_yscale("log")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("learning rate (log)")
@@ -223,22 +234,20 @@ def plot_noise_scale(groups, colors, out: Path, target=None):
     """Per-epoch gradient noise scale of each config (level 'full', k >= 2 windows); None when no trial has one."""
     from yolo_gd.telemetry.noise_scale import epoch_noise_scale
 
-    fig = Figure(figsize=(10, 4.5), layout="constrained")
-    ax = fig.subplots()
-    drawn = False
-    for config, trials in groups.items():
-        curves = []
-        for t in trials:
-            df = t.steps
-            if df.empty or "grad_sq_first" not in df:
-                continue
-            pts = [(e + 1, epoch_noise_scale(g).value) for e, g in df.groupby("epoch")]
-            pts = [(e, v) for e, v in pts if np.isfinite(v) and v > 0]
-            if pts:
-                curves.append((np.array([e for e, _ in pts], "float64"), np.array([v for _, v in pts])))
-        drawn |= _draw(ax, curves, colors[config], _label(config, trials), marker="o")
-    if not drawn:
+    def curve(t):
+        df = t.steps
+        if df.empty or "grad_sq_first" not in df:
+            return None
+        pts = [(e + 1, epoch_noise_scale(g).value) for e, g in df.groupby("epoch")]
+        pts = [(e, v) for e, v in pts if np.isfinite(v) and v > 0]
+        if not pts:
+            return None
+        return np.array([e for e, _ in pts], "float64"), np.array([v for _, v in pts])
+
+    made = _per_config(groups, colors, curve, marker="o")
+    if made is None:
         return None
+    fig, ax = made
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("simple noise scale (images, log)")
