@@ -357,3 +357,17 @@ def test_the_report_says_equal_share_instead_of_not_comparable(tmp_path):
     md = build_report(root).markdown.read_text()
     assert "**Side by side, equal share.** All 5 trials ran side by side on this 2-core CPU" in md  # the tuning trial is not counted
     assert "not comparable: shared device" not in md and "Shared-device warning" not in md
+
+
+def test_noise_scale_plot_draws_only_configs_with_windows(tmp_path):
+    from yolo_gd.report.plots import plot_noise_scale
+
+    windows = pd.DataFrame({"epoch": [0, 0, 1, 1], "grad_sq_first": [7.0 * 16] * 4, "grad_norm": [32.0] * 4,
+                            "accumulate": [4] * 4, "batch_size": [4] * 4, "skipped": [False] * 4})
+    with_ns, without = _side_by_side("full"), _side_by_side("basic")
+    with_ns.steps = windows
+    without.steps = windows.drop(columns="grad_sq_first")
+    colors = {"full": "C0", "basic": "C1"}
+    path = plot_noise_scale({"full": [with_ns], "basic": [without]}, colors, tmp_path)
+    assert path == tmp_path / "noise_scale.png" and path.stat().st_size > 0
+    assert plot_noise_scale({"basic": [without]}, colors, tmp_path / "none") is None
