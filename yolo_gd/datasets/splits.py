@@ -43,7 +43,8 @@ class SplitSummary:
 
 def _split_images(split: str, value, root: Path, yaml_path: Path, problems: list[str]) -> tuple[list[str], bool]:
     """The image files of one split (a folder, a .txt list of images, or a list of those), and whether any of
-    its sources exists (if none does, that is already reported and an "empty split" problem would repeat it)."""
+    its sources is a folder or a .txt list (if none is, that is already reported and an "empty split" problem would
+    repeat it)."""
     values = value if isinstance(value, (list, tuple)) else [value]
     images: list[str] = []
     found = False
@@ -54,7 +55,7 @@ def _split_images(split: str, value, root: Path, yaml_path: Path, problems: list
             continue
         p = Path(v).expanduser()
         p = (p if p.is_absolute() else root / p).resolve()
-        found = found or p.exists()
+        found = found or p.is_dir() or (p.is_file() and p.suffix.lower() == ".txt")
         if p.is_dir():
             pattern = os.path.join(glob.escape(str(p)), "**", "*.*")
             images += sorted(f for f in glob.glob(pattern, recursive=True) if _is_image(f) and os.path.isfile(f))
