@@ -26,7 +26,7 @@ def check_lrfind(where: Where, raw: dict, protocol: str) -> dict:
     for key, value in opts.items():
         if key not in LRFIND_KEYS:
             raise where.error(("lrfind", key), str(unknown_name("lrfind option", key, LRFIND_KEYS)))
-        positive_number(where, ("lrfind", key), value, "a positive number")
+        positive_number(where, ("lrfind", key), value, f"lrfind {key}")
     return dict(opts)
 
 

@@ -162,8 +162,8 @@ def log_tail(log: Path, offset: int, n: int = REASON_LINES) -> str:
         return ""
     text = _ANSI.sub("", text)
     lines = []
-    for line in text.splitlines():
-        line = line.rsplit("\r", 1)[-1].rstrip()  # progress bars rewrite their line with \r
+    for line in text.split("\n"):  # not splitlines(): it also splits at the \r that progress bars redraw with
+        line = line.rstrip().rsplit("\r", 1)[-1].rstrip()  # a progress bar's last redraw (a CRLF end stripped first)
         if line:
             lines.append(line)
     return "\n".join(lines[-n:])
