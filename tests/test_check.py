@@ -352,25 +352,22 @@ def test_resolve_shapes_generates_the_default_set_once(tmp_path, monkeypatch):
 
 
 def test_resolve_bccd_falls_back_to_the_installed_package_data(tmp_path, monkeypatch):
-    """Installed from a wheel there is no checkout around the package: the yaml comes from yolo_gd._shipped."""
-    import yolo_gd
+    """Installed from a wheel there is no checkout around the package: the yaml comes from yolo_gd/_shipped."""
+    from yolo_gd import shipped
 
-    monkeypatch.setattr(yolo_gd, "__file__", str(tmp_path / "site-packages" / "yolo_gd" / "__init__.py"))
-    shipped = tmp_path / "site-packages" / "yolo_gd" / "_shipped"
-    (shipped / "bccd").mkdir(parents=True)
-    (shipped / "bccd" / "data.yaml").write_text("train: images/train\n")
-    asked = []
-    monkeypatch.setattr(check.importlib.resources, "files", lambda pkg: asked.append(pkg) or shipped)
-    assert resolve_data("bccd") == shipped / "bccd" / "data.yaml"
-    assert asked == ["yolo_gd._shipped"]
+    package = tmp_path / "site-packages" / "yolo_gd"
+    monkeypatch.setattr(shipped, "PACKAGE", package)
+    (package / "_shipped" / "bccd").mkdir(parents=True)
+    (package / "_shipped" / "bccd" / "data.yaml").write_text("train: images/train\n")
+    assert resolve_data("bccd") == package / "_shipped" / "bccd" / "data.yaml"
 
-    (shipped / "bccd" / "data.yaml").unlink()
+    (package / "_shipped" / "bccd" / "data.yaml").unlink()
     with pytest.raises(UserError) as e:
         resolve_data("bccd")
     in_repo = tmp_path / "site-packages" / "datasets" / "bccd" / "data.yaml"
     assert str(e.value) == (
-        f"the shipped BCCD dataset is missing (looked in {in_repo} and in package yolo_gd._shipped): reinstall "
-        f"yolo_gd, or pass the path of a data.yaml."
+        f"the shipped BCCD dataset is missing (looked in {in_repo} and {package / '_shipped' / 'bccd' / 'data.yaml'}"
+        f"): reinstall yolo_gd, or pass the path of a data.yaml."
     )
 
 

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from yolo_gd import cli
 from yolo_gd.cli import main, parse_pairs, parse_value
 from yolo_gd.errors import UserError
 
@@ -86,6 +87,35 @@ def test_data_check_and_shapes(capsys, tmp_path):
     (tmp_path / "s" / "labels" / "train").joinpath("000000.txt").write_text("0 0.5 0.5 0.2\n")
     code, _, err = _run(capsys, "data", "check", str(tmp_path / "s"))
     assert code == 2 and "000000.txt:1" in err
+
+
+@pytest.mark.parametrize("name", sorted(cli.COMMANDS))
+def test_every_command_has_help(capsys, name):
+    """`yolo-gd NAME help` prints that command's usage and exits 0 (never runs the command)."""
+    code, out, err = _run(capsys, name, "help")
+    assert code == 0 and err == ""
+    assert out.startswith("usage:") and out.split("yolo-gd ", 1)[1].startswith(f"{name} ")
+
+
+def test_data_help_lists_both_subcommands(capsys):
+    code, out, _ = _run(capsys, "data", "--help")
+    assert code == 0 and [line.split()[:3] for line in out.splitlines()[1:]] == [
+        ["yolo-gd", "data", "shapes"], ["yolo-gd", "data", "check"]]
+
+
+def test_version_is_the_package_metadata_version(capsys):
+    """One version: yolo_gd/__init__.py, which the build reads into the metadata; the CLI prints the same."""
+    from importlib.metadata import version
+
+    import yolo_gd
+
+    code, out, _ = _run(capsys, "--version")
+    assert code == 0 and out.strip() == f"yolo-gd {yolo_gd.__version__}" == f"yolo-gd {version('yolo_gd')}"
+
+
+def test_python_dash_m_runs_the_cli():
+    done = subprocess.run([sys.executable, "-m", "yolo_gd", "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("yolo-gd ")
 
 
 def test_console_script_entry_point():

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from yolo_gd.errors import UserError, unknown_name
 
-USAGE = """usage: yolo-gd [--debug] COMMAND [key=value ...]
+USAGE = """usage: yolo-gd [--debug] [--version] COMMAND [key=value ...]   ('yolo-gd COMMAND help' for one command)
 
 commands:
   train  key=value ...          train with an injected optimizer/schedule (optimizer=...), or observe-only;
@@ -206,6 +206,24 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 }
 
 
+def command_help(name: str) -> str:
+    """``yolo-gd NAME help``: the command's lines of :data:`USAGE` (``train`` also lists yolo_gd's keys)."""
+    if name == "train":
+        return train_help()
+    block, inside = [], False
+    for line in USAGE.split("commands:\n", 1)[1].splitlines():
+        if not line.startswith(" " * 10):  # an entry's first line (its continuation lines are indented)
+            inside = line.split()[:1] == [name]
+        if inside:
+            block.append(line)
+    return "usage:\n" + "\n".join(f"  yolo-gd {line.strip()}" if not line.startswith(" " * 10) else f"{' ' * 8}{line}"
+                                    for line in block)
+
+
+def _is_help(args: list[str]) -> bool:
+    return bool(args) and args[0].lstrip("-") in ("help", "h")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -213,10 +231,18 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0 if argv else 2
+    if argv[0] in ("--version", "-V", "version"):
+        from yolo_gd import __version__
+
+        print(f"yolo-gd {__version__}")
+        return 0
     try:
         command = COMMANDS.get(argv[0])
         if command is None:
             raise unknown_name("command", argv[0], COMMANDS)
+        if _is_help(argv[1:]):
+            print(command_help(argv[0]))
+            return 0
         return command(argv[1:])
     except UserError as e:
         if debug:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from yolo_gd.errors import unknown_name
+from yolo_gd.shipped import shipped_file
 
 __all__ = ["RUN_OPTIONS", "ablate_command", "compare_command", "compare_side_by_side", "compare_spec_path",
            "exit_code", "report_summary", "summary"]
@@ -24,15 +25,9 @@ RUN_OPTIONS = ("devices", "workers", "per_device", "out", "retry_failed", "backe
 
 
 def compare_spec_path() -> Path:
-    """``configs/sgd_vs_adam.yaml``: from the checkout, or the copy the wheel ships as ``yolo_gd._configs``."""
-    import importlib.resources
-
-    import yolo_gd
-
-    checkout = Path(yolo_gd.__file__).resolve().parents[1] / "configs" / "sgd_vs_adam.yaml"
-    if checkout.is_file():
-        return checkout
-    return Path(str(importlib.resources.files("yolo_gd._configs") / "sgd_vs_adam.yaml"))
+    """``configs/sgd_vs_adam.yaml``: from the checkout, or the copy the wheel ships in ``yolo_gd/_configs``."""
+    checkout, installed = shipped_file("configs", "sgd_vs_adam.yaml")
+    return checkout if checkout.is_file() else installed
 
 
 def ablate_command(spec: str | Path, *, progress: Callable[[str], Any] | None = print, **opts: Any) -> Path:

@@ -14,7 +14,6 @@ are checked by :mod:`yolo_gd.datasets.splits`.
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import yaml
 from yolo_gd.datasets.shapes import DEFAULT_SHAPES, default_shapes_dir, generate_shapes
 from yolo_gd.datasets.splits import IMG_FORMATS, SplitSummary, check_split, label_path
 from yolo_gd.errors import UserError, unknown_name
+from yolo_gd.shipped import shipped_file
 
 __all__ = ["IMG_FORMATS", "KNOWN_DATASETS", "MAX_PROBLEMS", "DatasetSummary", "SplitSummary", "check_dataset",
            "label_path", "resolve_data"]
@@ -136,20 +136,13 @@ def resolve_data(name_or_path: str | Path) -> Path:
 
 
 def _shipped_bccd() -> Path:
-    """The BCCD yaml: the checkout's ``datasets/bccd`` first, else the copy installed as ``yolo_gd._shipped``."""
-    import yolo_gd
-
-    in_repo = Path(yolo_gd.__file__).resolve().parents[1] / "datasets" / "bccd" / "data.yaml"
-    if in_repo.is_file():
-        return in_repo
-    try:
-        shipped = Path(str(importlib.resources.files("yolo_gd._shipped") / "bccd" / "data.yaml"))
-    except ModuleNotFoundError:
-        shipped = None
-    if shipped is not None and shipped.is_file():
-        return shipped
-    raise UserError(f"the shipped BCCD dataset is missing (looked in {in_repo} and in package yolo_gd._shipped): "
-                    f"reinstall yolo_gd, or pass the path of a data.yaml.")
+    """The BCCD yaml: the checkout's ``datasets/bccd`` first, else the copy installed in ``yolo_gd/_shipped``."""
+    in_repo, installed = shipped_file("datasets", "bccd", "data.yaml")
+    for path in (in_repo, installed):
+        if path.is_file():
+            return path
+    raise UserError(f"the shipped BCCD dataset is missing (looked in {in_repo} and {installed}): reinstall "
+                    f"yolo_gd, or pass the path of a data.yaml.")
 
 
 def _raise(yaml_path: Path, problems: list[str]):
