@@ -16,7 +16,7 @@ Sections (each a median over interleaved repeats, so drift hits every variant al
 * ``qat``: a QAT (ModelOpt INT8) fine-tune step vs the float step (``bench/qat_step_time.py``'s code), skipped
   with the reason when ModelOpt is not installed.
 
-Usage (device machine; see README "GPU suite" for installing from carried wheels)::
+Usage (device machine; see docs/benchmarks.md, "GPU suite", for installing from carried wheels)::
 
     python bench/gpu_suite.py                          # yolo11n, batch 64, imgsz 640, AMP, cache=ram, device 0
     python bench/gpu_suite.py --dry-run                # CPU, tiny sizes: what CI runs (tests/test_gpu_suite.py)

@@ -1,6 +1,6 @@
 """Turn an :class:`InjectConfig` plus the trainer's settings into the exact run plan (pure: no trainer objects).
 
-Rules (README "How values are chosen"):
+Rules (docs/api.md, "How values are chosen"):
 - a yolo_gd key given to ``attach`` wins;
 - else an Ultralytics key the user GAVE (``lr0``, ``momentum``, ``weight_decay``, ``warmup_bias_lr``) feeds the
   injected optimizer (``momentum`` is beta1 for the Adam family, as in Ultralytics). Which keys were given is

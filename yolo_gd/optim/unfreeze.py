@@ -6,7 +6,7 @@ parameters ``freeze=`` froze, those that join at ``when`` (a duration, see :mod:
 first matching pair wins). ``unfreeze_ramp`` (default ``'1ep'``) is how long a joining group's LR multiplier
 takes to rise linearly from 0 to 1, counted from its join step.
 
-Design (documented in the README, "Fine-tuning"): the parameters to unfreeze are in the optimizer from the start,
+Design (documented in docs/finetuning.md): the parameters to unfreeze are in the optimizer from the start,
 in groups of their own (``'<tag>:unfreeze<i>'``: the same decay / no-decay / bias split and group-rule
 multipliers as any other parameter), and torch skips a parameter whose ``grad`` is None, so before the switch
 they neither move nor get optimizer state; joining is ``requires_grad=True`` and nothing else changes, so the

@@ -1,7 +1,7 @@
 """The step table's columns, as data: name pattern, dtype, where it is computed, what it means.
 
 One source for the sink (which casts each column to its dtype before writing Parquet), for readers and for the
-README (:data:`SCHEMA_DOC`). A pattern's ``<group>`` / ``<part>`` / ``<layer>`` stands for one name component:
+docs/telemetry.md (:data:`SCHEMA_DOC`). A pattern's ``<group>`` / ``<part>`` / ``<layer>`` stands for one name component:
 parameter group names (the optimizer's ``name`` key, else its ``param_group`` tag, else ``group<i>``; made
 unique), loss part names (the keys of ``trainer.loss_items``) and module keys (``model.23`` or ``model.23.cv3``).
 
