@@ -8,11 +8,11 @@ fail() { echo "ci: $*" >&2; exit 1; }
 
 python -c "import yolo_gd, sys; sys.exit('editable or checkout import: ' + yolo_gd.__file__
            if 'site-packages' not in yolo_gd.__file__ else 0)"
-report=$(ls runs/ablate/*/report.html 2>/dev/null | head -1)
-[ -n "$report" ] || fail "the quick start wrote no report.html under runs/ablate/"
+report=$(find runs/ablate -path '*/report/report.html' | head -1)
+[ -n "$report" ] || fail "the quick start wrote no report/report.html under runs/ablate/"
 [ -f "${report%.html}.md" ] || fail "the quick start wrote no report.md beside $report"
-grep -q "mAP50" quickstart.log || fail "the quick start printed no summary table"
-sweep=$(dirname "$report")
+grep -q "p vs base" quickstart.log || fail "the quick start printed no summary table"
+sweep=$(dirname "$(dirname "$report")")
 
 for c in train data ablate compare report qat doctor lrfind plot; do
   yolo-gd "$c" help >/dev/null || fail "yolo-gd $c help exited non-zero"
@@ -33,8 +33,9 @@ yolo-gd lrfind model=yolo11n.yaml data=tiny/data.yaml optimizer=sgd imgsz=32 bat
 yolo-gd report "$sweep"
 # QAT needs the qat extra: install it into the same venv from the same wheel, then fine-tune the Quick start's
 # trained AdamW model (a float model trained well enough for a finite quantized fine-tune).
-eval "${install% *} \"$wheel[qat]\"" >/dev/null
-best=$(ls "$sweep"/*adamw*/weights/best.pt | head -1)
+eval "${install% *} \"$wheel[qat]\"" >qat_install.log 2>&1 || { tail -50 qat_install.log; exit 1; }
+best=$(find "$sweep" -path '*adamw*/weights/best.pt' | head -1)
+[ -n "$best" ] || fail "no AdamW best.pt in $sweep"
 yolo-gd qat model="$best" data=tiny/data.yaml optimizer=adamw lr=1e-5 epochs=1 imgsz=32 batch=4 workers=0 \
   project="$PWD/runs/smoke" name=qat
 echo "ci: installed commands passed"
