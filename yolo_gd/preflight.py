@@ -19,7 +19,7 @@ from yolo_gd.errors import UserError, one_line
 from yolo_gd.schema import validate_host_ranges
 
 __all__ = ["MODEL_SUFFIXES", "check_device", "check_groups_match", "check_model_name", "check_run_length",
-           "check_ultralytics_args", "load_model"]
+           "check_sam_cadence", "check_ultralytics_args", "load_model"]
 
 MODEL_SUFFIXES = (".pt", ".yaml", ".yml")
 #: Keys Ultralytics accepts beside its default cfg (``check_dict_alignment``).
@@ -153,6 +153,19 @@ def check_run_length(inject, args: SimpleNamespace, train_images: int | None) ->
         raise UserError(f"warmup={inject.warmup} is {int(duration.value)} optimizer steps but the run has about "
                         f"{cadence.total_steps} ({args.epochs} epochs of {cadence.batches_per_epoch} batches, "
                         f"accumulate {cadence.accumulate}): shorten the warmup or train longer", key="warmup")
+
+
+def check_sam_cadence(inject, args: SimpleNamespace, train_images: int | None) -> None:
+    """The SAM family takes its second gradient on the step's own batch: one batch per optimizer step."""
+    if inject.observe_only or inject.sam is None:
+        return
+    cadence = _estimated_cadence(args, train_images) if train_images else None
+    batch = args.batch if isinstance(args.batch, int) and not isinstance(args.batch, bool) else None
+    accumulate = cadence.accumulate if cadence is not None else (max(round(args.nbs / batch), 1) if batch else 1)
+    if accumulate > 1:
+        raise UserError(f"optimizer={inject.optimizer} needs one batch per optimizer step (its second gradient is "
+                        f"taken on the step's batch): set nbs={batch} (= batch); nbs={args.nbs} accumulates "
+                        f"{accumulate} batches", key="nbs")
 
 
 def check_groups_match(inject, model, freeze: Any = None) -> None:

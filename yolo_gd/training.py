@@ -164,11 +164,12 @@ def train(model: str | None = None, data: str | None = None, *, optimizer: Any =
     folder is created; a problem is one :class:`UserError` line.
     """
     from yolo_gd.inject.attach import attach
-    from yolo_gd.preflight import check_groups_match, check_run_length, load_model
+    from yolo_gd.preflight import check_groups_match, check_run_length, check_sam_cadence, load_model
 
     plan = plan_training(_given(model, data, optimizer, schedule, clip, kwargs))
     if not plan.resume:
         check_run_length(plan.inject, plan.settings, plan.train_images)
+        check_sam_cadence(plan.inject, plan.settings, plan.train_images)
     yolo = load_model(plan.model)
     if not plan.resume:
         check_groups_match(plan.inject, yolo.model, plan.settings.freeze)

@@ -34,6 +34,7 @@ from yolo_gd.inject.ema import EmaControl
 from yolo_gd.inject.observe import ObservedStep
 from yolo_gd.inject.resume import ResumeState
 from yolo_gd.inject.run import Attachment
+from yolo_gd.inject.sam import SharpnessAware
 from yolo_gd.inject.schedule_free import ScheduleFreeSwap
 from yolo_gd.inject.takeover import OptimizerTakeover
 from yolo_gd.inject.telemetry import TelemetryLifecycle
@@ -53,7 +54,7 @@ _EVENTS = (
     "teardown",
 )
 _PARTS = (OptimizerTakeover, ObservedStep, ResumeState, UnfreezeSchedule, ScheduleFreeSwap, EmaControl,
-          TelemetryLifecycle)
+          TelemetryLifecycle, SharpnessAware)
 
 
 @dataclass
@@ -77,8 +78,10 @@ def compose(attachment: Attachment) -> list:
         parts = [OptimizerTakeover(attachment), ResumeState(cfg)]
         if cfg.unfreeze is not None:
             parts.append(UnfreezeSchedule())
-        if resolve_optimizer(cfg.optimizer).has_train_eval_mode:
+        if resolve_optimizer(cfg.optimizer_to_build).has_train_eval_mode:
             parts.append(ScheduleFreeSwap())
+        if cfg.sam is not None:
+            parts.append(SharpnessAware())
     if not cfg.ema or cfg.ema_decay is not None or cfg.ema_tau is not None:
         parts.append(EmaControl(cfg.ema, cfg.ema_decay, cfg.ema_tau))
     if cfg.telemetry != "off":
@@ -109,7 +112,7 @@ def attach(model, optimizer: Any = None, *, schedule: Any = None, clip: Any = UN
         raise unknown_name("attach option", sorted(unknown)[0], InjectConfig.__dataclass_fields__)
     cfg = InjectConfig(optimizer=optimizer, schedule=schedule, clip=clip, **options)
     if not cfg.observe_only:  # fail on bad names now, not minutes into training
-        resolve_optimizer(cfg.optimizer)
+        resolve_optimizer(cfg.optimizer_to_build)
         if cfg.schedule is not None:
             get_schedule(cfg.schedule, **cfg.schedule_kwargs)
         if cfg.groups:

@@ -19,6 +19,7 @@ from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
 from yolo_gd.errors import UserError
+from yolo_gd.optim.sam import SAM_FAMILY
 from yolo_gd.schema import SCHEMA_CONFIG, Count, Flag, Fraction, NonNegative, Positive, checked, option, show
 
 TELEMETRY_LEVELS = ("off", "basic", "full")
@@ -30,6 +31,8 @@ STEP_OPTIONS = ("clip", "schedule", "schedule_kwargs", "warmup", "warmup_kind", 
 #: yolo_gd options that share their name with an Ultralytics train key: in observe-only mode ``yolo_gd.train``
 #: and the CLI hand them to Ultralytics unchanged.
 SHARED_WITH_ULTRALYTICS = ("momentum", "weight_decay", "warmup_bias_lr", "warmup_momentum")
+#: Options of the SAM family (optimizer=sam|asam|gsam); refused with any other optimizer.
+SAM_OPTIONS = ("base", "rho", "sam_alpha")
 
 
 class _Unset:
@@ -110,6 +113,11 @@ class InjectConfig:
                                                         "off, basic or full", "basic")
     telemetry_every: Count = option(0, "flush telemetry every N optimizer steps; 0: at epoch ends",
                                     "a whole number >= 0", 0)
+    base: Any = option(None, "base optimizer of optimizer=sam|asam|gsam (the one that takes the step)",
+                       "a registry name (sgd, adamw...)", "sgd")
+    rho: Positive | None = option(None, "SAM-family perturbation radius (sam, gsam 0.05; asam 0.5)", "> 0 (a number)",
+                                  0.05)
+    sam_alpha: Fraction | None = option(None, "GSAM's surrogate-gap weight (default 0.4)", "a number in [0, 1)", 0.4)
     allow_resume_change: Flag = option(False, "let a resume change the optimizer or schedule", "true or false",
                                        "true")
 
@@ -123,6 +131,8 @@ class InjectConfig:
                 return None
             if not v:
                 raise UserError("an optimizer name is empty: name one (sgd, adamw...), or none for observe-only")
+        if isinstance(v, str) and v.lower() in SAM_FAMILY:
+            return v.lower()  # a SAM-family wrapper: its `base` is checked with the other fields
         if v is not None:
             from yolo_gd.optim.registry import resolve_optimizer
 
@@ -210,6 +220,7 @@ class InjectConfig:
     def _together(self) -> InjectConfig:
         if self.optimizer is None:
             _check_observe_only(self)
+            _check_sam(self)
         else:
             _check_with_optimizer(self)
         return self
@@ -219,12 +230,26 @@ class InjectConfig:
         return self.optimizer is None
 
     @property
+    def sam(self):
+        """The SAM-family rule (``optim/sam.SamRule``) of ``optimizer=sam|asam|gsam``, else None."""
+        from yolo_gd.optim.sam import sam_rule
+
+        return sam_rule(self.optimizer, self.rho, self.sam_alpha) if self.optimizer in SAM_FAMILY else None
+
+    @property
+    def optimizer_to_build(self) -> Any:
+        """The optimizer that takes the step: ``base`` for the SAM family, else ``optimizer``."""
+        return self.base if self.optimizer in SAM_FAMILY else self.optimizer
+
+    @property
     def clip_norm(self) -> float | None:
         return 10.0 if self.clip is UNSET else (None if self.clip is None else float(self.clip))
 
     def fingerprint(self) -> dict:
         """What must match for a resume to continue the same run (plain data, stored beside the checkpoint)."""
+        sam = {"sam": {**self.sam.plain(), "base": _spec_name(self.base)}} if self.sam is not None else {}
         return {
+            **sam,
             "optimizer": _spec_name(self.optimizer),
             "schedule": _spec_name(self.schedule),
             "schedule_kwargs": {k: repr(v) for k, v in sorted(self.schedule_kwargs.items())},
@@ -269,11 +294,25 @@ def _check_observe_only(cfg: InjectConfig) -> None:
                     f"{hint}", key=given[0])
 
 
+def _check_sam(cfg: InjectConfig) -> None:
+    if cfg.optimizer not in SAM_FAMILY:
+        given = [k for k in SAM_OPTIONS if getattr(cfg, k) is not None]
+        if given:
+            raise UserError(f"{given[0]} is an option of the SAM family: use optimizer=sam|asam|gsam with "
+                            f"base=<optimizer>, or remove {given[0]}=", key=given[0])
+        return
+    if cfg.base is None or (isinstance(cfg.base, str) and cfg.base.lower() in SAM_FAMILY):
+        raise UserError(f"optimizer={cfg.optimizer} needs base=<optimizer> (the optimizer that takes the step), "
+                        f"e.g. optimizer={cfg.optimizer} base=sgd", key="base")
+    cfg.sam  # noqa: B018 (checks rho/sam_alpha against the variant)
+
+
 def _check_with_optimizer(cfg: InjectConfig) -> None:
     from yolo_gd.optim.registry import accepted_hparams, resolve_optimizer
     from yolo_gd.optim.schedule_registry import get_schedule
 
-    info = resolve_optimizer(cfg.optimizer)
+    _check_sam(cfg)
+    info = resolve_optimizer(cfg.optimizer_to_build)
     if cfg.optimizer_kwargs and isinstance(info.load(), type):
         accepted = accepted_hparams(info)
         for key in cfg.optimizer_kwargs:

@@ -221,6 +221,27 @@ class Host:
         """The host's per-epoch LambdaLR becomes a holder: yolo_gd writes the LR at every step, the host may not."""
         self._t.scheduler = HeldScheduler(self._t.start_epoch - 1)
 
+    def set_grad_sync(self, enabled: bool) -> None:
+        """Under DDP, whether the next forward/backward all-reduces gradients (what ``DDP.no_sync`` toggles; the
+        flag is read at forward time). A no-op without DDP."""
+        if hasattr(self._t.model, "require_backward_grad_sync"):
+            self._t.model.require_backward_grad_sync = enabled
+
+    def forward_loss(self, batch):
+        """The host's forward and loss on a preprocessed ``batch`` (engine/trainer.py 542-552, 8.4.190): its
+        autocast, its compile path, ``loss.sum()`` and, under DDP, times the world size. For a second pass."""
+        import torch
+        from ultralytics.utils.torch_utils import autocast
+
+        t = self._t
+        with autocast(torch.bfloat16 if t.args.amp == "bf16" else t.amp, device=t.device.type):
+            if t.args.compile:
+                loss, _ = self.bare_model.loss(batch, t.model(batch["img"]))
+            else:
+                loss, _ = t.model(batch)
+            loss = loss.sum()
+            return loss * t.world_size if rank() != -1 else loss
+
     def disable_host_warmup(self) -> None:
         """The host's warmup would overwrite LR, momentum and accumulate per batch: yolo_gd applies its own."""
         self._t._get_warmup_iterations = _no_warmup

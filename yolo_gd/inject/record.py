@@ -14,11 +14,14 @@ def announce(host, resolved, cfg) -> None:
     """Print the resolved run and write it to the record (rank 0)."""
     from ultralytics.utils import LOGGER
 
-    optimizer = host.optimizer
-    LOGGER.info(f"yolo_gd: injected {resolved.info.name} ({type(optimizer).__name__}), "
+    optimizer, sam = host.optimizer, cfg.sam
+    wrapped = f"{sam.kind} (rho {sam.rho:g}, alpha {sam.alpha:g}) over " if sam else ""
+    LOGGER.info(f"yolo_gd: injected {wrapped}{resolved.info.name} ({type(optimizer).__name__}), "
                 f"{resolved.cadence.total_steps} optimizer steps, clip={resolved.clip}")
     LOGGER.info(format_groups(describe_groups(optimizer.param_groups)))
-    update_record(host.save_dir, {"injected": resolved.summary(), "fingerprint": resolved.fingerprint(cfg),
+    sam_entry = {"sam": sam.plain()} if sam else {}
+    update_record(host.save_dir, {**sam_entry, "injected": resolved.summary(),
+                                  "fingerprint": resolved.fingerprint(cfg),
                                   "groups": plain_rows(describe_groups(optimizer.param_groups)),
                                   "versions": versions()})
 

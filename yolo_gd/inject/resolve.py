@@ -70,6 +70,7 @@ class Resolved:
         s = self.summary()
         return {
             "optimizer": self.info.name,
+            **({"sam": cfg.sam.plain()} if cfg.sam is not None else {}),  # the SAM family wraps info's optimizer
             **{k: s[k] for k in self.hparams if k != "lr" and isinstance(s[k], (int, float, str, bool, list))},
             "lr": self.hparams["lr"],
             "weight_decay": self.base_weight_decay,
@@ -112,7 +113,7 @@ def resolve(cfg: InjectConfig, facts: TrainerFacts) -> Resolved:
             "time= (a wall-clock budget) re-estimates epochs every epoch, so an injected schedule has no fixed "
             "length: pass epochs= instead, or drop optimizer= to keep Ultralytics' own schedule"
         )
-    info = resolve_optimizer(cfg.optimizer)
+    info = resolve_optimizer(cfg.optimizer_to_build)
     sources: dict = {}
     hparams, momentum = _hparams(cfg, facts, info, sources)
     base_wd = cfg.weight_decay if cfg.weight_decay is not None else facts.args["weight_decay"]

@@ -53,6 +53,9 @@ class RunState:
     pending_rng: Any = None  # after a resume: random state to put back at the next epoch start (inject/rng.py)
     loader_state: Any = None  # the shuffle generator's state to set again when the loader makes its iterator
     pending_grads: Any = None  # an open accumulation window's gradients to put back at the next epoch start  # each group's weight decay / the resolved one
+    sam: Any = None  # the SAM-family rule (optim/sam.SamRule) when optimizer=sam|asam|gsam, else None
+    sam_batch: Any = None  # the batch the host preprocessed last (the SAM second pass runs on it)
+    sam_stats: Any = None  # device tensors of the last SAM step: (first-pass norm the radius used, ||e||)
 
     def progress(self) -> Progress:
         return Progress(

@@ -19,6 +19,7 @@ import torch
 
 from yolo_gd.inject.host import Host
 from yolo_gd.inject.run import RunState
+from yolo_gd.inject.sam import second_pass
 from yolo_gd.optim.progress import Progress
 from yolo_gd.telemetry.norms import clip_read_, read_grads
 
@@ -31,6 +32,8 @@ def owned_step(host: Host, run: RunState) -> None:
         return  # gradients keep accumulating, as in the host loop
     progress = run.progress()
     run.plan.apply(host.optimizer.param_groups, progress)
+    if run.sam is not None:
+        second_pass(host, run, progress)  # SAM family: the gradient at the perturbed weights (inject/sam.py)
     _step(host, run.clip, run.recorder, progress)
     run.counters.steps += 1
     run.counters.last_step_batch = run.batch

@@ -69,7 +69,7 @@ class OptimizerTakeover:
         optimizer.load_state_dict = _skip_host_load
         run = RunState(resolved.cadence, StepCounters(), resolved.plan, resolved.clip, resolved=resolved,
                        batch_size=host.batch_size)
-        run.cfg, run.optimizer, run.ul_given = cfg, optimizer, given
+        run.cfg, run.optimizer, run.ul_given, run.sam = cfg, optimizer, given, cfg.sam
         run.plans = [PlanSegment.of(resolved.cadence)]
         run.wd_ratios = [g["weight_decay"] / resolved.weight_decay if resolved.weight_decay else 0.0
                          for g in optimizer.param_groups]
