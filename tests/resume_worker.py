@@ -59,17 +59,22 @@ def dump(trainer) -> None:
 
 
 def main(data, project, name, kill, resume_from=None):
+    import json
+
     from ultralytics import YOLO
 
+    # another optimizer or run shape for one test (e.g. test_sam.py): JSON objects merged over INJECT / ARGS
+    inject = {**INJECT, **json.loads(os.environ.get("YOLO_GD_WORKER_INJECT", "{}"))}
+    args = {**ARGS, **json.loads(os.environ.get("YOLO_GD_WORKER_ARGS", "{}"))}
     model = YOLO(resume_from or "yolo11n.yaml")
-    yolo_gd.attach(model, **INJECT)
+    yolo_gd.attach(model, **inject)
     if kill != "none":
         model.add_callback(*killer(kill))
     model.add_callback("on_train_end", dump)
     if resume_from:
         model.train(resume=True)
     else:
-        model.train(data=data, project=project, name=name, **ARGS)
+        model.train(data=data, project=project, name=name, **args)
 
 
 if __name__ == "__main__":

@@ -176,13 +176,38 @@ def test_sam_trains_in_ultralytics_and_refuses_accumulation(tiny_data, tmp_path)
     import yaml
 
     import yolo_gd
+    from yolo_gd.telemetry.sinks import read_steps
 
     common = dict(data=str(tiny_data), epochs=1, imgsz=32, batch=8, workers=0, plots=False, project=str(tmp_path))
     with pytest.raises(UserError, match="set nbs=8"):
         yolo_gd.train("yolo11n.yaml", optimizer="sam", base="sgd", nbs=64, name="acc", **common)
     assert not (tmp_path / "acc").exists()
-    result = yolo_gd.train("yolo11n.yaml", optimizer="gsam", base="sgd", nbs=8, name="gsam", **common)
+    result = yolo_gd.train("yolo11n.yaml", optimizer="sam", base="adamw", rho=0.02, nbs=8, name="sam", **common)
     record = yaml.safe_load((result.save_dir / "yolo_gd_run.yaml").read_text())
-    assert record["sam"] == {"kind": "gsam", "rho": 0.05, "alpha": 0.4}
+    assert record["sam"] == {"kind": "sam", "rho": 0.02, "alpha": 0.0}
     assert record["fingerprint"]["sam"] == record["sam"]
-    assert record["injected"]["optimizer"] == "sgd"
+    assert record["injected"]["optimizer"] == "adamw"
+    steps = read_steps(result.save_dir)
+    assert len(steps) == 6  # 48 images / batch 8, one epoch
+    assert steps["sam_perturbation_norm"].tolist() == pytest.approx([0.02] * 6, rel=1e-5)
+    assert (steps["sam_grad_norm_first"] > 0).all() and (steps["grad_norm"] > 0).all()
+
+
+@pytest.mark.slow
+def test_sam_resumes_bit_identical_after_kill(tiny_data, tmp_path, monkeypatch):
+    """kill -9 in the middle of epoch 1 of 2, resume: the same raw and EMA weights as the uninterrupted run."""
+    import json
+
+    from test_exact_resume import _run
+
+    monkeypatch.setenv("YOLO_GD_WORKER_INJECT", json.dumps(dict(optimizer="asam", base="sgd", schedule="cosine",
+                                                                lr=0.01)))
+    monkeypatch.setenv("YOLO_GD_WORKER_ARGS", json.dumps(dict(epochs=2, nbs=8, imgsz=32)))
+    _run(str(tiny_data), str(tmp_path), "full", "none")
+    _run(str(tiny_data), str(tmp_path), "killed", "mid_epoch:1:2", expect_kill=True)
+    _run(str(tiny_data), str(tmp_path), "killed", "none", str(tmp_path / "killed" / "weights" / "last.pt"))
+    a, b = (torch.load(tmp_path / name / "final_weights.pt", weights_only=True) for name in ("full", "killed"))
+    assert a["updates"] == b["updates"] == 12
+    for part in ("model", "ema"):
+        diff = [k for k in a[part] if not torch.equal(a[part][k], b[part][k])]
+        assert not diff, f"{part}: {len(diff)} tensors differ, first {diff[:3]}"

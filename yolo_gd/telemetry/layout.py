@@ -20,6 +20,8 @@ HOST_FIXED = ("step", "epoch", "batch", "batch_in_epoch", "images_seen", "time",
 # full level: what the noise-scale estimate needs besides grad_norm (telemetry/noise_scale.py)
 HOST_NOISE = ("batch_size", "accumulate")
 DEVICE_HEAD = ("loss_backprop",)
+# the SAM family (optimizer=sam|asam|gsam): what the first pass measured (inject/sam.py)
+DEVICE_SAM = ("sam_grad_norm_first", "sam_perturbation_norm")
 DEVICE_FIXED = ("loss_sum", "grad_norm", "clipped", "clip_coef", "amp_scale", "skipped", "nonfinite",
                 "nonfinite_count")
 
@@ -93,6 +95,7 @@ class Layout:
     read_ids: tuple = ()  # the parameters of the last GradRead mapped (see read_index)
     read_index: Tensor | None = None
     read_padded: bool = False  # read_index points one past the read's norms (see index_of)
+    sam: bool = False  # a SAM-family run: the DEVICE_SAM columns follow the group norms
 
     @property
     def columns(self) -> list[str]:
@@ -115,6 +118,7 @@ class Layout:
                   len({(p.dtype, p.device) for p in params}) == 1,
                   segment_index(sizes, device),  # the only host->device copy: once
                   loss_names(trainer), level == "full")
+        lay.sam = getattr(getattr(trainer, "run", None), "sam", None) is not None
         lay._columns()
         if lay.full:
             lay._layers(trainer, layer_depth)
@@ -124,6 +128,8 @@ class Layout:
     def _columns(self) -> None:
         gn = self.group_names
         dev = [*DEVICE_HEAD, *(f"loss/{n}" for n in self.loss_names), *DEVICE_FIXED, *(f"grad_norm/{g}" for g in gn)]
+        if self.sam:
+            dev += DEVICE_SAM
         if self.full:
             dev += [f"param_norm/{g}" for g in gn]
             dev += ["grad_sq_first"]

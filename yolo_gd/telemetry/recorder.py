@@ -241,6 +241,9 @@ class StepRecorder:
         values = [loss.reshape(1), parts, parts.sum().reshape(1), total.reshape(1), clipped.reshape(1),
                   coef.reshape(1), amp_scale.reshape(1), skipped.reshape(1), nonfinite.reshape(1),
                   self._nonfinite_total.reshape(1), segment_norms(per_tensor, lay.group_index, lay.G)]
+        if lay.sam:  # the first pass's norm (unscaled here: AMP's scale cancels in the perturbation) and ||e||
+            first, e = trainer.run.sam_stats
+            values += [(first / amp_scale).reshape(1), e.reshape(1)]
         if lay.full:
             torch._foreach_copy_(lay.snapshot, lay.params)
             self._param_norms = slice_norms(lay.flat, lay.group_numels)  # the params before the step

@@ -69,6 +69,11 @@ STEP_COLUMNS: tuple[Column, ...] = (
     Column("clip_coef", "float32", "device", "basic",
            "factor the gradients were multiplied by: min(clip / (grad_norm + 1e-6), 1); 1 without clipping"),
     Column("grad_norm/<group>", "float32", "device", "basic", "pre-clip L2 norm of the group's unscaled gradients"),
+    Column("sam_grad_norm_first", "float32", "device", "basic",
+           "SAM family only: unscaled L2 norm of the first pass's gradients that the radius divides (ASAM: of abs(w) x "
+           "gradient)"),
+    Column("sam_perturbation_norm", "float32", "device", "basic",
+           "SAM family only: L2 norm of the weight perturbation e of the second pass (SAM: rho; GSAM: rho_t)"),
     Column("param_norm/<group>", "float32", "device", "full", "L2 norm of the group's parameters before the step"),
     Column("update_norm/<group>", "float32", "device", "full",
            "L2 norm of the parameter change the step made (p_after - p_before; 0 for a skipped step)"),
