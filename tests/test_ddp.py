@@ -37,7 +37,8 @@ def _same(a: dict, b: dict) -> bool:
     (dict(optimizer="adamw"), "auto"),
     (dict(optimizer="adamw"), "SGD"),
     (dict(), "auto"),  # observe-only
-], ids=["sgd-auto", "adamw-auto", "adamw-explicit", "observe"])
+    (dict(optimizer="sam", base="sgd"), "auto"),  # first pass local, second pass all-reduced (inject/sam.py)
+], ids=["sgd-auto", "adamw-auto", "adamw-explicit", "observe", "sam-sgd"])
 def test_two_ranks_train_the_same_run(tiny_data, tmp_path, inject, ul_optimizer):
     from ultralytics import YOLO
 
@@ -46,7 +47,7 @@ def test_two_ranks_train_the_same_run(tiny_data, tmp_path, inject, ul_optimizer)
     save_dir, (r0, r1) = _train(model, tiny_data, tmp_path, "ddp", optimizer=ul_optimizer)
     assert r0["optimizer"] == r1["optimizer"] and r0["initial_lr"] == r1["initial_lr"] and r0["lr"] == r1["lr"]
     if inject:
-        expected = {"sgd": 0.01, "adamw": 0.001}[inject["optimizer"]]  # the registry default, not auto's choice
+        expected = {"sgd": 0.01, "adamw": 0.001}[inject.get("base", inject["optimizer"])]  # the registry default, not auto's choice
         assert set(r0["initial_lr"]) == {expected}
     assert _same(r0["params"], r1["params"]) and _same(r0["ema"], r1["ema"])
     assert r0["updates"] == r1["updates"] > 0

@@ -35,6 +35,7 @@ SHRINK = [
     (r"\bepochs=\d+", "epochs=1"),
     (r"\bimgsz=\d+", "imgsz=32"),
     (r"\bbatch=\d+", "batch=4"),
+    (r"\bnbs=\d+", "nbs=4"),
     (r"\bn_train=\d+", "n_train=8"),
     (r"\bn_val=\d+", "n_val=4"),
     (r"\bsteps=\d+", "steps=6"),

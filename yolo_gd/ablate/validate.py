@@ -331,6 +331,7 @@ def axis_list(where: Where, path: tuple, v: Any, what: str) -> list:
 def optimizer_entries(where: Where, v: Any, ours: frozenset, theirs: frozenset) -> list[tuple]:
     """[(index, optimizer name, other kwargs, label)]"""
     from yolo_gd.optim.registry import resolve_optimizer
+    from yolo_gd.optim.sam import SAM_FAMILY
 
     path = ("axes", "optimizer")
     v = axis_list(where, path, v, "optimizers, e.g. [sgd, {name: adamw, lr: 0.001}]")
@@ -352,8 +353,8 @@ def optimizer_entries(where: Where, v: Any, ours: frozenset, theirs: frozenset) 
         if not isinstance(opt, str) or not opt.strip():
             raise where.error(epath + ("name",), f"optimizer name must be a string, got {opt!r}")
         opt = opt.strip()
-        if opt.lower() == "auto":
-            opt = "auto"
+        if opt.lower() in ("auto", *SAM_FAMILY):  # a SAM-family entry names its base: checked with the entry
+            opt = opt.lower()
         else:
             try:
                 resolve_optimizer(opt)
