@@ -9,7 +9,9 @@ in for each event):
 3. :class:`~yolo_gd.inject.unfreeze.UnfreezeSchedule` (``unfreeze=`` given): frozen parameters join on schedule;
 4. :class:`~yolo_gd.inject.schedule_free.ScheduleFreeSwap` (optimizers with ``train()``/``eval()``);
 5. :class:`~yolo_gd.inject.ema.EmaControl` (``ema=false``, ``ema_decay``, ``ema_tau``; also observe-only);
-6. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``).
+6. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``);
+7. :class:`~yolo_gd.inject.trackers.TrackerBridge` (with telemetry, unless ``mlflow_steps`` and ``wandb_steps`` are
+   both false): the per-step series into the MLflow / W&B runs Ultralytics' integrations opened.
 
 They share an :class:`~yolo_gd.inject.run.Attachment` (the config and the Ultralytics keys the user gave) and,
 per trainer instance, a :class:`~yolo_gd.inject.run.RunState`; all of them read and write the trainer only
@@ -37,6 +39,7 @@ from yolo_gd.inject.run import Attachment
 from yolo_gd.inject.schedule_free import ScheduleFreeSwap
 from yolo_gd.inject.takeover import OptimizerTakeover
 from yolo_gd.inject.telemetry import TelemetryLifecycle
+from yolo_gd.inject.trackers import TrackerBridge
 from yolo_gd.inject.unfreeze import UnfreezeSchedule
 from yolo_gd.optim.groups import parse_rules
 from yolo_gd.optim.registry import resolve_optimizer
@@ -45,6 +48,7 @@ from yolo_gd.optim.schedule_registry import get_schedule
 _EVENTS = (
     "on_pretrain_routine_start",
     "on_pretrain_routine_end",
+    "on_train_start",
     "on_train_epoch_start",
     "on_train_batch_start",
     "on_train_epoch_end",
@@ -53,7 +57,7 @@ _EVENTS = (
     "teardown",
 )
 _PARTS = (OptimizerTakeover, ObservedStep, ResumeState, UnfreezeSchedule, ScheduleFreeSwap, EmaControl,
-          TelemetryLifecycle)
+          TelemetryLifecycle, TrackerBridge)
 
 
 @dataclass
@@ -83,6 +87,8 @@ def compose(attachment: Attachment) -> list:
         parts.append(EmaControl(cfg.ema, cfg.ema_decay, cfg.ema_tau))
     if cfg.telemetry != "off":
         parts.append(TelemetryLifecycle(cfg.telemetry, cfg.telemetry_every))
+        if cfg.mlflow_steps or cfg.wandb_steps:
+            parts.append(TrackerBridge(cfg.mlflow_steps, cfg.wandb_steps))
     return parts
 
 

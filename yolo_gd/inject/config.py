@@ -110,6 +110,10 @@ class InjectConfig:
                                                         "off, basic or full", "basic")
     telemetry_every: Count = option(0, "flush telemetry every N optimizer steps; 0: at epoch ends",
                                     "a whole number >= 0", 0)
+    mlflow_steps: Flag = option(True, "per-step telemetry into the MLflow run Ultralytics' integration opened "
+                                      "(only when it is enabled: yolo settings mlflow=True)", "true or false", "false")
+    wandb_steps: Flag = option(True, "per-step telemetry into the W&B run Ultralytics' integration opened "
+                                     "(only when it is enabled: yolo settings wandb=True)", "true or false", "false")
     allow_resume_change: Flag = option(False, "let a resume change the optimizer or schedule", "true or false",
                                        "true")
 

@@ -1,0 +1,66 @@
+"""Per-step telemetry into the tracker runs Ultralytics' own integrations opened (MLflow, W&B).
+
+At ``on_train_start`` (the integrations open their runs at ``on_pretrain_routine_end``, after yolo_gd's callbacks
+for that event) :class:`TrackerBridge` asks the host which runs are open and adds a sink per run to the run's
+recorder; the recorder then hands each flushed frame to them (telemetry/tracker_sinks.py). Nothing is sent to a tracker
+the user did not enable in Ultralytics' settings, or whose integration did not open a run; ``mlflow_steps=false`` /
+``wandb_steps=false`` keep yolo_gd's series out of that tracker while Ultralytics' epoch metrics still go there.
+A tracker that fails (here or at a later flush) is reported once, in one line, and training goes on.
+"""
+
+from __future__ import annotations
+
+from yolo_gd.inject.host import Host, rank
+
+
+class TrackerBridge:
+    """Connects the recorder to the open tracker runs (picklable: holds two flags)."""
+
+    def __init__(self, mlflow: bool = True, wandb: bool = True):
+        self.mlflow = mlflow
+        self.wandb = wandb
+
+    def on_train_start(self, trainer) -> None:
+        if rank() not in {-1, 0}:
+            return
+        host = Host(trainer)
+        recorder = host.run.recorder if host.run is not None else None
+        if recorder is None:
+            return
+        from ultralytics.utils import LOGGER
+
+        for name, flag, wanted, connect in (("MLflow", "mlflow_steps", self.mlflow, _mlflow_sink),
+                                            ("W&B", "wandb_steps", self.wandb, _wandb_sink)):
+            if not wanted:
+                continue
+            try:
+                sink = connect(host, recorder, LOGGER.warning)
+            except Exception as e:  # a tracker's failure is never training's
+                LOGGER.warning(f"yolo_gd: {name} per-step logging not started ({type(e).__name__}: "
+                               f"{(str(e).strip().splitlines() or [''])[0][:200]}); training continues")
+                continue
+            if sink is not None:
+                recorder.add_sink(sink)
+                LOGGER.info(f"yolo_gd: per-step telemetry also goes to the {name} run {sink.run_name} "
+                            f"(off: {flag}=false)")
+
+
+def _mlflow_sink(host: Host, recorder, report):
+    run_id = host.mlflow_run_id
+    if run_id is None:
+        return None
+    import mlflow
+
+    from yolo_gd.telemetry.tracker_sinks import MlflowSink
+
+    return MlflowSink(run_id, mlflow.get_tracking_uri(), report, wall_origin=recorder.wall_origin,
+                      layers=recorder.level == "full")
+
+
+def _wandb_sink(host: Host, recorder, report):
+    run = host.wandb_run
+    if run is None:
+        return None
+    from yolo_gd.telemetry.tracker_sinks import WandbSink
+
+    return WandbSink(run, report, layers=recorder.level == "full")
