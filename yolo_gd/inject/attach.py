@@ -10,8 +10,8 @@ in for each event):
 4. :class:`~yolo_gd.inject.schedule_free.ScheduleFreeSwap` (optimizers with ``train()``/``eval()``);
 5. :class:`~yolo_gd.inject.ema.EmaControl` (``ema=false``, ``ema_decay``, ``ema_tau``; also observe-only);
 6. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``);
-7. :class:`~yolo_gd.inject.trackers.TrackerBridge` (with telemetry, unless ``mlflow_steps`` and ``wandb_steps`` are
-   both false): the per-step series into the MLflow / W&B runs Ultralytics' integrations opened.
+7. :class:`~yolo_gd.inject.trackers.TrackerBridge` (with telemetry): the per-step series into the MLflow / W&B
+   runs Ultralytics' integrations opened (``mlflow_steps`` / ``wandb_steps``), W&B offline when it has no key.
 
 They share an :class:`~yolo_gd.inject.run.Attachment` (the config and the Ultralytics keys the user gave) and,
 per trainer instance, a :class:`~yolo_gd.inject.run.RunState`; all of them read and write the trainer only
@@ -87,8 +87,7 @@ def compose(attachment: Attachment) -> list:
         parts.append(EmaControl(cfg.ema, cfg.ema_decay, cfg.ema_tau))
     if cfg.telemetry != "off":
         parts.append(TelemetryLifecycle(cfg.telemetry, cfg.telemetry_every))
-        if cfg.mlflow_steps or cfg.wandb_steps:
-            parts.append(TrackerBridge(cfg.mlflow_steps, cfg.wandb_steps))
+        parts.append(TrackerBridge(cfg.mlflow_steps, cfg.wandb_steps))
     return parts
 
 

@@ -172,11 +172,17 @@ class Host:
     def wandb_run(self):
         """The W&B run Ultralytics' integration opened or joined for this training, or None: the integration is not
         registered on this trainer (``yolo settings wandb=False``, the default, or wandb missing)."""
-        if not self._has_integration("wb"):
+        if not self.wandb_enabled:
             return None
         import wandb
 
         return wandb.run
+
+    @property
+    def wandb_enabled(self) -> bool:
+        """Ultralytics' W&B integration is registered on this trainer (``yolo settings wandb=True``, wandb
+        installed, not under pytest: its module refuses to load there)."""
+        return self._has_integration("wb")
 
     def _has_integration(self, module: str) -> bool:
         name = f"ultralytics.utils.callbacks.{module}"

@@ -6,9 +6,18 @@ recorder; the recorder then hands each flushed frame to them (telemetry/tracker_
 the user did not enable in Ultralytics' settings, or whose integration did not open a run; ``mlflow_steps=false`` /
 ``wandb_steps=false`` keep yolo_gd's series out of that tracker while Ultralytics' epoch metrics still go there.
 A tracker that fails (here or at a later flush) is reported once, in one line, and training goes on.
+
+Local by default: before W&B's integration opens its run (``on_pretrain_routine_end``; yolo_gd's callbacks for an
+event run before the integrations'), a W&B integration with no key configured (no ``WANDB_API_KEY``, identity
+token file or ``.netrc`` entry) and no ``WANDB_MODE`` runs offline (``WANDB_MODE=offline``): Ultralytics' own
+``wandb.init`` would otherwise stop training to ask for a key. MLflow needs nothing: its default store is local.
 """
 
 from __future__ import annotations
+
+import netrc
+import os
+from urllib.parse import urlparse
 
 from yolo_gd.inject.host import Host, rank
 
@@ -19,6 +28,15 @@ class TrackerBridge:
     def __init__(self, mlflow: bool = True, wandb: bool = True):
         self.mlflow = mlflow
         self.wandb = wandb
+
+    def on_pretrain_routine_end(self, trainer) -> None:
+        host = Host(trainer)
+        if rank() in {-1, 0} and host.wandb_enabled and host.wandb_run is None and wandb_needs_offline(os.environ):
+            from ultralytics.utils import LOGGER
+
+            os.environ["WANDB_MODE"] = "offline"
+            LOGGER.info("yolo_gd: no W&B key configured: W&B runs offline (WANDB_MODE=offline; upload later with "
+                        "'wandb sync <run dir>/wandb/offline-run-*')")
 
     def on_train_start(self, trainer) -> None:
         if rank() not in {-1, 0}:
@@ -64,3 +82,14 @@ def _wandb_sink(host: Host, recorder, report):
     from yolo_gd.telemetry.tracker_sinks import WandbSink
 
     return WandbSink(run, report, layers=recorder.level == "full")
+
+
+def wandb_needs_offline(environ) -> bool:
+    """True when W&B has neither a mode set nor a key to go online with (env, identity token, ``.netrc``)."""
+    if environ.get("WANDB_MODE") or environ.get("WANDB_API_KEY") or environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return False
+    host = urlparse(environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname
+    try:
+        return netrc.netrc(environ.get("NETRC")).authenticators(host) is None
+    except (OSError, netrc.NetrcParseError):  # no .netrc (or an unreadable one): no key there
+        return True
