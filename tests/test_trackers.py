@@ -40,11 +40,14 @@ def small_data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    """One sqlite store (MLflow's default kind) for the module, as MLFLOW_TRACKING_URI."""
+    """One sqlite store (MLflow's default kind) for the module, as MLFLOW_TRACKING_URI. The working directory moves
+    there too: with a database store MLflow puts artifacts (Ultralytics logs the weights) under ``./mlruns``."""
     require("mlflow")
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    folder = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.chdir(folder)
         yield uri
 
 
