@@ -72,6 +72,13 @@ def test_mlflow_sink_writes_every_row_on_the_step_axis(mlflow_store):
     assert reports == []
 
 
+def test_mlflow_sink_labels_the_run(mlflow_store):
+    uri, client, run_id = _mlflow_run(mlflow_store)
+    MlflowSink(run_id, uri, pytest.fail).label({"optimizer": "sgd"}, {"yolo_gd.sweep": "sw"})
+    run = client.get_run(run_id)
+    assert run.data.params == {"yolo_gd.optimizer": "sgd"} and run.data.tags["yolo_gd.sweep"] == "sw"
+
+
 def test_mlflow_sink_reports_a_deleted_run_once_and_stops(mlflow_store):
     uri, client, run_id = _mlflow_run(mlflow_store)
     client.delete_run(run_id)

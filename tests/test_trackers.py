@@ -8,6 +8,7 @@ all, so the W&B training runs in a child process (tests/wandb_worker.py) and the
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 
 from conftest import require
 from wandb_records import finished_records, history_rows
+from yolo_gd.ablate.worker import tracker_env
 from yolo_gd.inject.attach import attach, compose
 from yolo_gd.inject.config import InjectConfig
 from yolo_gd.inject.run import Attachment
@@ -99,11 +101,18 @@ def test_mlflow_observe_only_run_holds_the_step_table(store, observed):
 
 
 @pytest.mark.slow
-def test_mlflow_injected_run_holds_the_step_table_flushed_mid_epoch(store, small_data, tmp_path):
+def test_mlflow_injected_run_holds_the_step_table_flushed_mid_epoch(store, small_data, tmp_path, monkeypatch):
+    """Also a sweep trial's labels: yolo_gd's options as parameters, the sweep, config and seed as tags."""
+    for name, value in tracker_env({"sweep": "sw", "config": "sgd", "seed": 1}, {}).items():
+        monkeypatch.setenv(name, value)
     save_dir = _train(small_data, tmp_path, "sgd", optimizer="sgd", telemetry_every=2)
     client, run = _only_run(store, tmp_path)
     steps = _assert_series_equal_step_table(client, run, save_dir)
     assert len(steps) == 4 and steps["optimizer"].iloc[0] == "SGD"
+    assert {k: v for k, v in run.data.params.items() if k.startswith("yolo_gd.")} == {
+        "yolo_gd.optimizer": "sgd", "yolo_gd.telemetry_every": "2"}
+    assert {k: v for k, v in run.data.tags.items() if k.startswith("yolo_gd.")} == {
+        "yolo_gd.sweep": "sw", "yolo_gd.config": "sgd", "yolo_gd.seed": "1"}
 
 
 @pytest.mark.slow
@@ -155,12 +164,14 @@ def test_wandb_offline_only_without_mode_or_key(tmp_path):
 @pytest.mark.slow
 def test_wandb_offline_run_holds_the_step_table(small_data, tmp_path):
     """No key, no WANDB_MODE: the run is offline, and its history holds the step table beside Ultralytics' epoch
-    metrics (one run file: the same run)."""
+    metrics (one run file: the same run). As a sweep trial its group is the sweep and its config has yolo_gd's
+    options."""
     require("wandb")
     strip = ("PYTEST", "GITHUB_", "RUNNER_", "WANDB_")  # Ultralytics' TESTS_RUNNING; no W&B config from outside
     env = {k: v for k, v in os.environ.items() if not k.startswith(strip)}
     netrc = tmp_path / "netrc"
     netrc.write_text("")
+    env.update(tracker_env({"sweep": "sw", "config": "sgd", "seed": 0}, {}))
     env.update(YOLO_CONFIG_DIR=str(tmp_path / "settings"), NETRC=str(netrc), WANDB_CONFIG_DIR=str(tmp_path / "wbcfg"),
                WANDB_SILENT="true", PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")]))
     worker = Path(__file__).with_name("wandb_worker.py")
@@ -177,5 +188,10 @@ def test_wandb_offline_run_holds_the_step_table(small_data, tmp_path):
     for c, key in enumerate(keys):
         assert [r[key] for r in ours] == values[:, c].tolist(), key
     assert any("metrics/mAP50(B)" in r for r in rows) and any("train/box_loss" in r for r in rows)
+    records = finished_records(save_dir)
     assert any(r.WhichOneof("record_type") == "metric" and r.metric.glob_name == "yolo_gd/*"
-               and r.metric.step_metric == STEP_AXIS for r in finished_records(save_dir))
+               and r.metric.step_metric == STEP_AXIS for r in records)
+    assert {r.run.run_group for r in records if r.WhichOneof("record_type") == "run"} == {"sw"}
+    config = {i.key: json.loads(i.value_json) for r in records if r.WhichOneof("record_type") == "config"
+              for i in r.config.update}
+    assert (config["yolo_gd.optimizer"], config["yolo_gd.telemetry_every"], config["yolo_gd.sweep"]) == ("sgd", "2", "sw")

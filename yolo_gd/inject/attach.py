@@ -87,7 +87,7 @@ def compose(attachment: Attachment) -> list:
         parts.append(EmaControl(cfg.ema, cfg.ema_decay, cfg.ema_tau))
     if cfg.telemetry != "off":
         parts.append(TelemetryLifecycle(cfg.telemetry, cfg.telemetry_every))
-        parts.append(TrackerBridge(cfg.mlflow_steps, cfg.wandb_steps))
+        parts.append(TrackerBridge(cfg.mlflow_steps, cfg.wandb_steps, cfg.given_options()))
     return parts
 
 

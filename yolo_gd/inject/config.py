@@ -226,6 +226,10 @@ class InjectConfig:
     def clip_norm(self) -> float | None:
         return 10.0 if self.clip is UNSET else (None if self.clip is None else float(self.clip))
 
+    def given_options(self) -> dict[str, str]:
+        """The options that differ from their defaults, as short text (tracker parameters, e.g. ``optimizer``)."""
+        return {name: show(getattr(self, name)) for name in InjectConfig.__pydantic_fields__ if _given(self, name)}
+
     def fingerprint(self) -> dict:
         """What must match for a resume to continue the same run (plain data, stored beside the checkpoint)."""
         return {

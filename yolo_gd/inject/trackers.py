@@ -5,6 +5,9 @@ for that event) :class:`TrackerBridge` asks the host which runs are open and add
 recorder; the recorder then hands each flushed frame to them (telemetry/tracker_sinks.py). Nothing is sent to a tracker
 the user did not enable in Ultralytics' settings, or whose integration did not open a run; ``mlflow_steps=false`` /
 ``wandb_steps=false`` keep yolo_gd's series out of that tracker while Ultralytics' epoch metrics still go there.
+The run also gets yolo_gd's options as parameters (``yolo_gd.optimizer``...; Ultralytics logs only its own args)
+and, in a sweep trial, the tags ``yolo_gd.sweep`` / ``yolo_gd.config`` / ``yolo_gd.seed`` (W&B: the sweep is the
+run's ``group``, set by the trial's ``WANDB_RUN_GROUP``).
 A tracker that fails (here or at a later flush) is reported once, in one line, and training goes on.
 
 Local by default: before W&B's integration opens its run (``on_pretrain_routine_end``; yolo_gd's callbacks for an
@@ -22,12 +25,22 @@ from urllib.parse import urlparse
 from yolo_gd.inject.host import Host, rank
 
 
-class TrackerBridge:
-    """Connects the recorder to the open tracker runs (picklable: holds two flags)."""
+#: What a sweep trial's process is (set by ``ablate/worker.py``): run tags ``yolo_gd.sweep``, ``.config``, ``.seed``.
+SWEEP_ENV = {"sweep": "YOLO_GD_SWEEP", "config": "YOLO_GD_SWEEP_CONFIG", "seed": "YOLO_GD_SWEEP_SEED"}
 
-    def __init__(self, mlflow: bool = True, wandb: bool = True):
+
+def sweep_tags(environ) -> dict[str, str]:
+    """The tracker tags of a sweep trial (none outside a sweep)."""
+    return {f"yolo_gd.{key}": environ[name] for key, name in SWEEP_ENV.items() if environ.get(name)}
+
+
+class TrackerBridge:
+    """Connects the recorder to the open tracker runs (picklable: holds flags and the options' text)."""
+
+    def __init__(self, mlflow: bool = True, wandb: bool = True, options: dict[str, str] | None = None):
         self.mlflow = mlflow
         self.wandb = wandb
+        self.options = dict(options or {})
 
     def on_pretrain_routine_end(self, trainer) -> None:
         host = Host(trainer)
@@ -58,6 +71,7 @@ class TrackerBridge:
                                f"{(str(e).strip().splitlines() or [''])[0][:200]}); training continues")
                 continue
             if sink is not None:
+                sink.label(self.options, sweep_tags(os.environ))
                 recorder.add_sink(sink)
                 LOGGER.info(f"yolo_gd: per-step telemetry also goes to the {name} run {sink.run_name} "
                             f"(off: {flag}=false)")

@@ -66,11 +66,26 @@ class _SoftSink:
         try:
             self._write(df)
         except Exception as e:  # the tracker's failure is never training's
-            self.failed = True
-            self.report(f"yolo_gd: {self.tracker} per-step logging stopped ({_one_line(e)}); training continues, "
-                        f"the step table on disk is complete")
+            self._fail(e)
+
+    def _fail(self, e: Exception) -> None:
+        self.failed = True
+        self.report(f"yolo_gd: {self.tracker} per-step logging stopped ({_one_line(e)}); training continues, "
+                    f"the step table on disk is complete")
+
+    def label(self, params: dict[str, str], tags: dict[str, str]) -> None:
+        """Add yolo_gd's ``params`` (its options, as ``yolo_gd.<key>``) and ``tags`` (sweep labels) to the run."""
+        if self.failed:
+            return
+        try:
+            self._label({f"yolo_gd.{k}": v for k, v in params.items()}, tags)
+        except Exception as e:
+            self._fail(e)
 
     def _write(self, df: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def _label(self, params: dict[str, str], tags: dict[str, str]) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -106,6 +121,12 @@ class MlflowSink(_SoftSink):
                    for r in range(len(steps)) for c, key in enumerate(keys)]
         self.client.log_batch(self.run_id, metrics=metrics)
 
+    def _label(self, params: dict[str, str], tags: dict[str, str]) -> None:
+        from mlflow.entities import Param, RunTag
+
+        self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in params.items()],
+                              tags=[RunTag(k, v) for k, v in tags.items()])
+
 
 class WandbSink(_SoftSink):
     """Per-step rows into an open W&B run (``run``), on the ``yolo_gd/step`` axis.
@@ -123,6 +144,11 @@ class WandbSink(_SoftSink):
         self.run_name = run.id
         self.layers = layers
         self._defined = False
+
+    def _label(self, params: dict[str, str], tags: dict[str, str]) -> None:
+        self.run.config.update({**params, **tags}, allow_val_change=True)
+        if tags:
+            self.run.tags = tuple(dict.fromkeys([*(self.run.tags or ()), *(f"{k}={v}" for k, v in tags.items())]))
 
     def _write(self, df: pd.DataFrame) -> None:
         if not self._defined:
