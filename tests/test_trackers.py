@@ -44,13 +44,19 @@ def small_data(tmp_path_factory):
 def store(tmp_path_factory):
     """One sqlite store (MLflow's default kind) for the module, as MLFLOW_TRACKING_URI. The working directory moves
     there too: with a database store MLflow puts artifacts (Ultralytics logs the weights) under ``./mlruns``."""
+    from ultralytics.utils import SETTINGS
+
     require("mlflow")
     folder = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.chdir(folder)
-        yield uri
+    SETTINGS.update(mlflow=True)  # conftest turns it off for the session
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("MLFLOW_TRACKING_URI", uri)
+            mp.chdir(folder)
+            yield uri
+    finally:
+        SETTINGS.update(mlflow=False)
 
 
 def _train(data, project, name, callbacks=(), **inject):
