@@ -82,7 +82,8 @@ def _only_run(uri, project):
 def _assert_series_equal_step_table(client, run, save_dir):
     steps = read_steps(save_dir)
     keys, step_axis, values = series(steps)
-    assert {"yolo_gd/grad_norm", "yolo_gd/loss/box_loss"} <= set(keys) and any(k.startswith("yolo_gd/lr/") for k in keys)
+    assert {"yolo_gd/grad_norm", "yolo_gd/loss/box_loss"} <= set(keys)
+    assert any(k.startswith("yolo_gd/lr/") for k in keys)
     for c, key in enumerate(keys):
         history = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
         assert [m.step for m in history] == step_axis.tolist(), key
@@ -179,7 +180,8 @@ def test_wandb_offline_run_holds_the_step_table(small_data, tmp_path):
     netrc.write_text("")
     env.update(tracker_env({"sweep": "sw", "config": "sgd", "seed": 0}, {}))
     env.update(YOLO_CONFIG_DIR=str(tmp_path / "settings"), NETRC=str(netrc), WANDB_CONFIG_DIR=str(tmp_path / "wbcfg"),
-               WANDB_SILENT="true", PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")]))
+               WANDB_SILENT="true",
+               PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")]))
     worker = Path(__file__).with_name("wandb_worker.py")
     done = subprocess.run([sys.executable, str(worker), str(small_data), str(tmp_path / "runs"), "wb"], env=env,
                           capture_output=True, text=True, timeout=300)
@@ -200,4 +202,5 @@ def test_wandb_offline_run_holds_the_step_table(small_data, tmp_path):
     assert {r.run.run_group for r in records if r.WhichOneof("record_type") == "run"} == {"sw"}
     config = {i.key: json.loads(i.value_json) for r in records if r.WhichOneof("record_type") == "config"
               for i in r.config.update}
-    assert (config["yolo_gd.optimizer"], config["yolo_gd.telemetry_every"], config["yolo_gd.sweep"]) == ("sgd", "2", "sw")
+    labels = (config["yolo_gd.optimizer"], config["yolo_gd.telemetry_every"], config["yolo_gd.sweep"])
+    assert labels == ("sgd", "2", "sw")

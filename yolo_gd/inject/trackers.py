@@ -13,7 +13,8 @@ A tracker that fails (here or at a later flush) is reported once, in one line, a
 Local by default: before W&B's integration opens its run (``on_pretrain_routine_end``; yolo_gd's callbacks for an
 event run before the integrations'), a W&B integration with no key configured (no ``WANDB_API_KEY``, identity
 token file or ``.netrc`` entry) and no ``WANDB_MODE`` runs offline (``WANDB_MODE=offline``): Ultralytics' own
-``wandb.init`` would otherwise stop training to ask for a key. MLflow needs nothing: its default store is local.
+``wandb.init`` would otherwise ask for a key, or without a terminal raise ``UsageError: No API key configured``
+(wandb 0.31) and end the training. MLflow needs nothing: its default store is local.
 """
 
 from __future__ import annotations
