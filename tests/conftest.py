@@ -30,6 +30,17 @@ def require(module: str):
         pytest.skip(f"optional package '{module}' not installed")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _trackers_off():
+    """Ultralytics' MLflow integration is on whenever mlflow is installed (a dev extra): off for the session, so that
+    trial processes (not under pytest, where Ultralytics' own guard keeps it quiet) neither import mlflow nor write
+    ``mlflow.db`` / ``mlruns`` into the working directory. tests/test_trackers.py turns it on for itself."""
+    from ultralytics.utils import SETTINGS
+
+    SETTINGS.update(mlflow=False)
+    yield
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """48 train / 16 val shapes images at 64 px: a few seconds per epoch of yolo11n on 2 cores."""

@@ -44,3 +44,11 @@ def test_an_unreadable_checkpoint_reads_as_none(tmp_path, capsys):
     bad.write_bytes(b"PK\x03\x04 torn")
     assert worker.checkpoint_epoch(bad) is None
     assert "is unreadable" in capsys.readouterr().out
+
+
+def test_tracker_env_labels_the_trial_and_keeps_a_users_wandb_group():
+    trial = {"name": "sgd__s0", "sweep": "sw", "config": "sgd", "seed": 0}
+    assert worker.tracker_env(trial, {}) == {"YOLO_GD_SWEEP": "sw", "YOLO_GD_SWEEP_CONFIG": "sgd", "YOLO_GD_SWEEP_SEED": "0",
+                                      "WANDB_RUN_GROUP": "sw"}
+    assert "WANDB_RUN_GROUP" not in worker.tracker_env(trial, {"WANDB_RUN_GROUP": "mine"})
+    assert worker.tracker_env({"name": "x"}, {}) == {}

@@ -341,8 +341,7 @@ def optimizer_entries(where: Where, v: Any, ours: frozenset, theirs: frozenset) 
         if isinstance(entry, str):
             entry = {"name": entry}
         if not isinstance(entry, dict):
-            raise where.error(epath, f"an optimizer entry is a name or a mapping {{name: ..., lr: ...}}, got "
-                                     f"{entry!r}")
+            raise where.error(epath, f"an optimizer entry is a name or a mapping {{name: ..., lr: ...}}, got {entry!r}")
         if "name" not in entry:
             raise where.error(epath, "an optimizer entry needs 'name: <optimizer>' (e.g. sgd, adamw, lion)")
         kw = dict(entry)

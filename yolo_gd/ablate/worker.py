@@ -73,10 +73,24 @@ def share_cpu() -> None:
         print(f"yolo_gd ablate: {threads} CPU thread(s) for this trial (the CPU is shared)", flush=True)
 
 
+def tracker_env(trial: dict, environ) -> dict[str, str]:
+    """Environment that labels this trial's tracker runs: the sweep, config and seed as tags (see
+    inject/trackers.py), and the sweep as the W&B group (``WANDB_RUN_GROUP``, unless the user set one)."""
+    from yolo_gd.inject.trackers import SWEEP_ENV
+
+    env = {name: str(trial[key]) for key, name in SWEEP_ENV.items() if trial.get(key) is not None}
+    if trial.get("sweep") and not environ.get("WANDB_RUN_GROUP"):
+        env["WANDB_RUN_GROUP"] = str(trial["sweep"])
+    return env
+
+
 def run_trial(trial: dict) -> str:
     """Train, resume or skip one trial; returns what it did: ``'trained'``, ``'resumed'`` or ``'finished'``."""
+    import os
+
     from yolo_gd.training import split_keys, train
 
+    os.environ.update(tracker_env(trial, os.environ))
     name, trial_dir = trial["name"], Path(trial["dir"])
     kwargs = dict(trial["kwargs"])
     last = trial_dir / "weights" / "last.pt"

@@ -7,9 +7,12 @@ in for each event):
    :class:`~yolo_gd.inject.observe.ObservedStep` (observe-only, when telemetry is on);
 2. :class:`~yolo_gd.inject.resume.ResumeState` (injected runs): state saved per epoch, resume, NaN recovery;
 3. :class:`~yolo_gd.inject.unfreeze.UnfreezeSchedule` (``unfreeze=`` given): frozen parameters join on schedule;
-4. :class:`~yolo_gd.inject.schedule_free.ScheduleFreeSwap` (optimizers with ``train()``/``eval()``);
+4. :class:`~yolo_gd.inject.schedule_free.ScheduleFreeSwap` (optimizers with ``train()``/``eval()``), and
+   :class:`~yolo_gd.inject.sam.SharpnessAware` (``optimizer=sam|asam|gsam``): the batch for the second pass;
 5. :class:`~yolo_gd.inject.ema.EmaControl` (``ema=false``, ``ema_decay``, ``ema_tau``; also observe-only);
-6. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``).
+6. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``);
+7. :class:`~yolo_gd.inject.trackers.TrackerBridge` (with telemetry): the per-step series into the MLflow / W&B
+   runs Ultralytics' integrations opened (``mlflow_steps`` / ``wandb_steps``), W&B offline when it has no key.
 
 They share an :class:`~yolo_gd.inject.run.Attachment` (the config and the Ultralytics keys the user gave) and,
 per trainer instance, a :class:`~yolo_gd.inject.run.RunState`; all of them read and write the trainer only
@@ -38,6 +41,7 @@ from yolo_gd.inject.sam import SharpnessAware
 from yolo_gd.inject.schedule_free import ScheduleFreeSwap
 from yolo_gd.inject.takeover import OptimizerTakeover
 from yolo_gd.inject.telemetry import TelemetryLifecycle
+from yolo_gd.inject.trackers import TrackerBridge
 from yolo_gd.inject.unfreeze import UnfreezeSchedule
 from yolo_gd.optim.groups import parse_rules
 from yolo_gd.optim.registry import resolve_optimizer
@@ -46,6 +50,7 @@ from yolo_gd.optim.schedule_registry import get_schedule
 _EVENTS = (
     "on_pretrain_routine_start",
     "on_pretrain_routine_end",
+    "on_train_start",
     "on_train_epoch_start",
     "on_train_batch_start",
     "on_train_epoch_end",
@@ -54,7 +59,7 @@ _EVENTS = (
     "teardown",
 )
 _PARTS = (OptimizerTakeover, ObservedStep, ResumeState, UnfreezeSchedule, ScheduleFreeSwap, EmaControl,
-          TelemetryLifecycle, SharpnessAware)
+          TelemetryLifecycle, SharpnessAware, TrackerBridge)
 
 
 @dataclass
@@ -86,6 +91,7 @@ def compose(attachment: Attachment) -> list:
         parts.append(EmaControl(cfg.ema, cfg.ema_decay, cfg.ema_tau))
     if cfg.telemetry != "off":
         parts.append(TelemetryLifecycle(cfg.telemetry, cfg.telemetry_every))
+        parts.append(TrackerBridge(cfg.mlflow_steps, cfg.wandb_steps, cfg.given_options()))
     return parts
 
 

@@ -118,6 +118,10 @@ class InjectConfig:
     rho: Positive | None = option(None, "SAM-family perturbation radius (sam, gsam 0.05; asam 0.5)", "> 0 (a number)",
                                   0.05)
     sam_alpha: Fraction | None = option(None, "GSAM's surrogate-gap weight (default 0.4)", "a number in [0, 1)", 0.4)
+    mlflow_steps: Flag = option(True, "per-step telemetry into the MLflow run Ultralytics' integration opened "
+                                      "(only when it is enabled: yolo settings mlflow=True)", "true or false", "false")
+    wandb_steps: Flag = option(True, "per-step telemetry into the W&B run Ultralytics' integration opened "
+                                     "(only when it is enabled: yolo settings wandb=True)", "true or false", "false")
     allow_resume_change: Flag = option(False, "let a resume change the optimizer or schedule", "true or false",
                                        "true")
 
@@ -244,6 +248,10 @@ class InjectConfig:
     @property
     def clip_norm(self) -> float | None:
         return 10.0 if self.clip is UNSET else (None if self.clip is None else float(self.clip))
+
+    def given_options(self) -> dict[str, str]:
+        """The options that differ from their defaults, as short text (tracker parameters, e.g. ``optimizer``)."""
+        return {name: show(getattr(self, name)) for name in InjectConfig.__pydantic_fields__ if _given(self, name)}
 
     def fingerprint(self) -> dict:
         """What must match for a resume to continue the same run (plain data, stored beside the checkpoint)."""

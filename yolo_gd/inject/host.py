@@ -154,6 +154,40 @@ class Host:
         """The host's own warmup length rule (``nw``), even after yolo_gd replaced it on this instance."""
         return type(self._t)._get_warmup_iterations(self._t, batches_per_epoch)
 
+    # -- the tracker runs Ultralytics' own integrations opened (utils/callbacks/mlflow.py, wb.py) -----------------
+    @property
+    def mlflow_run_id(self) -> str | None:
+        """The MLflow run Ultralytics' integration logs this training to, or None: the integration is off
+        (``yolo settings mlflow=False``), mlflow is not installed, or it failed to open a run (it then leaves
+        ``_mlflow_active`` False). Valid from ``on_train_start`` on (the integration opens the run at
+        ``on_pretrain_routine_end``, after yolo_gd's callbacks for that event)."""
+        if not getattr(self._t, "_mlflow_active", False):
+            return None
+        import mlflow
+
+        run = mlflow.active_run()
+        return run.info.run_id if run is not None else None
+
+    @property
+    def wandb_run(self):
+        """The W&B run Ultralytics' integration opened or joined for this training, or None: the integration is not
+        registered on this trainer (``yolo settings wandb=False``, the default, or wandb missing)."""
+        if not self.wandb_enabled:
+            return None
+        import wandb
+
+        return wandb.run
+
+    @property
+    def wandb_enabled(self) -> bool:
+        """Ultralytics' W&B integration is registered on this trainer (``yolo settings wandb=True``, wandb
+        installed, not under pytest: its module refuses to load there)."""
+        return self._has_integration("wb")
+
+    def _has_integration(self, module: str) -> bool:
+        name = f"ultralytics.utils.callbacks.{module}"
+        return any(getattr(f, "__module__", None) == name for fs in self._t.callbacks.values() for f in fs)
+
     # -- per-run state ---------------------------------------------------------------------------------------------
     @property
     def run(self):

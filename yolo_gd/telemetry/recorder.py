@@ -110,6 +110,8 @@ class StepRecorder:
         self._tb: TensorBoardSink | None = None
         self._purge_step: int | None = None
         self._t0 = time.perf_counter()
+        self.wall_origin = time.time()  # wall clock at time == 0 (tracker timestamps)
+        self._sinks: list = []  # extra sinks (experiment trackers), fed the same frames at each flush
         self._ready = False
         self._closed = False
         self._host: list[tuple] = []
@@ -166,6 +168,12 @@ class StepRecorder:
         self._col = {c: i for i, c in enumerate(lay.device_columns)}
         self._nonfinite_total = torch.zeros((), device=lay.device)
         self._ready = True
+
+    def add_sink(self, sink) -> None:
+        """Also hand every flushed frame to ``sink.write(df)`` (host side, after the Parquet part is written);
+        ``sink.close()`` runs at :meth:`close`. A sink must not raise (see telemetry/tracker_sinks.py)."""
+        if self.active:
+            self._sinks.append(sink)
 
     def _grow(self) -> None:
         """Double the device buffer (rare; a device-side copy, no sync)."""
@@ -294,7 +302,8 @@ class StepRecorder:
         return cast_steps(df)
 
     def flush(self) -> Path | None:
-        """Write the complete rows since the last flush as one Parquet part (and to TensorBoard); sync once.
+        """Write the complete rows since the last flush as one Parquet part (and to TensorBoard and the added
+        sinks); sync once.
 
         A row whose ``after_step`` has not run yet stays in the buffer for the next flush.
         """
@@ -309,6 +318,8 @@ class StepRecorder:
             if self._tb is None:
                 self._tb = TensorBoardSink(self.out_dir / "tensorboard", purge_step=self._purge_step)
             self._tb.write(df)
+        for sink in self._sinks:
+            sink.write(df)
         # keep what the next epoch_end can summarize: frames of epochs before this one are no longer needed
         first_epoch = df["epoch"].min()
         self._epoch_frames = [f for f in self._epoch_frames if f["epoch"].max() >= first_epoch] + [df]
@@ -368,6 +379,8 @@ class StepRecorder:
             if self._tb is not None:
                 self._tb.close()
                 self._tb = None
+            for sink in self._sinks:
+                sink.close()
             atexit.unregister(self._atexit)
 
 

@@ -1,0 +1,206 @@
+"""Per-step telemetry in the tracker run Ultralytics' own integration opened, with the real packages offline.
+
+MLflow: Ultralytics' integration only logs under pytest when the test's name holds ``test_mlflow``
+(``callbacks/mlflow.py``), so every training test here is named so; its store is a sqlite file in a temporary
+folder (``MLFLOW_TRACKING_URI``), read back with ``MlflowClient``. W&B: its integration does not load under pytest at
+all, so the W&B training runs in a child process (tests/wandb_worker.py) and the offline run file is read back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import require
+from wandb_records import finished_records, history_rows
+from yolo_gd.ablate.worker import tracker_env
+from yolo_gd.inject.attach import attach, compose
+from yolo_gd.inject.config import InjectConfig
+from yolo_gd.inject.run import Attachment
+from yolo_gd.inject.trackers import TrackerBridge, wandb_needs_offline
+from yolo_gd.telemetry.sinks import read_steps
+from yolo_gd.telemetry.tracker_sinks import STEP_AXIS, series
+
+ARGS = dict(epochs=1, imgsz=32, batch=4, nbs=4, workers=0, seed=0, deterministic=True, plots=False, verbose=False,
+            amp=False, warmup_epochs=1, exist_ok=False)
+SERIES = ("grad_norm", "loss/box_loss", "loss/cls_loss", "loss/dfl_loss", "epoch", "images_seen")
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    """16 train / 8 val shapes images at 32 px: 4 batches of 4, 4 optimizer steps at nbs 4."""
+    from yolo_gd.datasets.shapes import generate_shapes
+
+    return generate_shapes(tmp_path_factory.mktemp("shapes") / "small", n_train=16, n_val=8, imgsz=32, seed=0)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One sqlite store (MLflow's default kind) for the module, as MLFLOW_TRACKING_URI. The working directory moves
+    there too: with a database store MLflow puts artifacts (Ultralytics logs the weights) under ``./mlruns``."""
+    from ultralytics.utils import SETTINGS
+
+    require("mlflow")
+    folder = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    SETTINGS.update(mlflow=True)  # conftest turns it off for the session
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("MLFLOW_TRACKING_URI", uri)
+            mp.chdir(folder)
+            yield uri
+    finally:
+        SETTINGS.update(mlflow=False)
+
+
+def _train(data, project, name, callbacks=(), **inject):
+    from ultralytics import YOLO
+
+    model = YOLO("yolo11n.yaml")
+    attach(model, **inject)
+    for event, fn in callbacks:
+        model.add_callback(event, fn)
+    model.train(data=str(data), project=str(project), name=name, **ARGS)
+    return Path(project) / name
+
+
+def _only_run(uri, project):
+    """The one MLflow run of the experiment Ultralytics named after ``project``."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name(str(project)).experiment_id])
+    return client, run
+
+
+def _assert_series_equal_step_table(client, run, save_dir):
+    steps = read_steps(save_dir)
+    keys, step_axis, values = series(steps)
+    assert {"yolo_gd/grad_norm", "yolo_gd/loss/box_loss"} <= set(keys)
+    assert any(k.startswith("yolo_gd/lr/") for k in keys)
+    for c, key in enumerate(keys):
+        history = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
+        assert [m.step for m in history] == step_axis.tolist(), key
+        assert [m.value for m in history] == values[:, c].tolist(), key
+    # Ultralytics' own epoch metrics are in the same run
+    assert {"metrics/mAP50B", "train/box_loss", "lr/pg0"} <= set(run.data.metrics)
+    return steps
+
+
+@pytest.fixture(scope="module")
+def observed(small_data, store, tmp_path_factory):
+    project = tmp_path_factory.mktemp("observed")
+    return project, _train(small_data, project, "obs")
+
+
+@pytest.mark.slow
+def test_mlflow_observe_only_run_holds_the_step_table(store, observed):
+    project, save_dir = observed
+    client, run = _only_run(store, project)
+    steps = _assert_series_equal_step_table(client, run, save_dir)
+    assert len(steps) == 4
+
+
+@pytest.mark.slow
+def test_mlflow_injected_run_holds_the_step_table_flushed_mid_epoch(store, small_data, tmp_path, monkeypatch):
+    """Also a sweep trial's labels: yolo_gd's options as parameters, the sweep, config and seed as tags."""
+    for name, value in tracker_env({"sweep": "sw", "config": "sgd", "seed": 1}, {}).items():
+        monkeypatch.setenv(name, value)
+    save_dir = _train(small_data, tmp_path, "sgd", optimizer="sgd", telemetry_every=2)
+    client, run = _only_run(store, tmp_path)
+    steps = _assert_series_equal_step_table(client, run, save_dir)
+    assert len(steps) == 4 and steps["optimizer"].iloc[0] == "SGD"
+    assert {k: v for k, v in run.data.params.items() if k.startswith("yolo_gd.")} == {
+        "yolo_gd.optimizer": "sgd", "yolo_gd.telemetry_every": "2"}
+    assert {k: v for k, v in run.data.tags.items() if k.startswith("yolo_gd.")} == {
+        "yolo_gd.sweep": "sw", "yolo_gd.config": "sgd", "yolo_gd.seed": "1"}
+
+
+@pytest.mark.slow
+def test_mlflow_failing_tracker_leaves_training_untouched(store, small_data, observed, tmp_path):
+    """The run is deleted under the training (as a server that went away would fail it): the first flush fails, one
+    line says so, and the training is step for step the observe-only one."""
+    from mlflow.tracking import MlflowClient
+    from ultralytics.utils import LOGGER
+
+    def delete_run(trainer):  # runs after yolo_gd's TrackerBridge connected its sink
+        import mlflow
+
+        MlflowClient(store).delete_run(mlflow.active_run().info.run_id)
+
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    LOGGER.addHandler(handler)
+    try:
+        save_dir = _train(small_data, tmp_path, "obs", callbacks=[("on_train_start", delete_run)])
+    finally:
+        LOGGER.removeHandler(handler)
+    ours = [line for line in lines if "yolo_gd: MLflow per-step logging stopped" in line]
+    assert len(ours) == 1 and "\n" not in ours[0]
+    expected, got = read_steps(observed[1]), read_steps(save_dir)
+    cols = ["step", "grad_norm", "loss_backprop", "loss/box_loss", "lr/weight"]
+    assert got[cols].equals(expected[cols])
+    assert (save_dir / "weights" / "last.pt").exists()
+
+
+def test_the_steps_flags_reach_the_bridge():
+    parts = compose(Attachment(InjectConfig(mlflow_steps=False)))
+    (bridge,) = [p for p in parts if isinstance(p, TrackerBridge)]
+    assert (bridge.mlflow, bridge.wandb) == (False, True)
+    assert not any(isinstance(p, TrackerBridge) for p in compose(Attachment(InjectConfig(telemetry="off"))))
+
+
+def test_wandb_offline_only_without_mode_or_key(tmp_path):
+    none = tmp_path / "netrc"
+    none.write_text("")
+    assert wandb_needs_offline({"NETRC": str(none)})
+    assert not wandb_needs_offline({"NETRC": str(none), "WANDB_MODE": "online"})
+    assert not wandb_needs_offline({"NETRC": str(none), "WANDB_API_KEY": "x" * 40})
+    none.write_text("machine api.wandb.ai login user password " + "x" * 40 + "\n")
+    assert not wandb_needs_offline({"NETRC": str(none)})
+    assert wandb_needs_offline({"NETRC": str(none), "WANDB_BASE_URL": "https://wandb.example.com"})
+
+
+@pytest.mark.slow
+def test_wandb_offline_run_holds_the_step_table(small_data, tmp_path):
+    """No key, no WANDB_MODE: the run is offline, and its history holds the step table beside Ultralytics' epoch
+    metrics (one run file: the same run). As a sweep trial its group is the sweep and its config has yolo_gd's
+    options."""
+    require("wandb")
+    strip = ("PYTEST", "GITHUB_", "RUNNER_", "WANDB_")  # Ultralytics' TESTS_RUNNING; no W&B config from outside
+    env = {k: v for k, v in os.environ.items() if not k.startswith(strip)}
+    netrc = tmp_path / "netrc"
+    netrc.write_text("")
+    env.update(tracker_env({"sweep": "sw", "config": "sgd", "seed": 0}, {}))
+    env.update(YOLO_CONFIG_DIR=str(tmp_path / "settings"), NETRC=str(netrc), WANDB_CONFIG_DIR=str(tmp_path / "wbcfg"),
+               WANDB_SILENT="true",
+               PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")]))
+    worker = Path(__file__).with_name("wandb_worker.py")
+    done = subprocess.run([sys.executable, str(worker), str(small_data), str(tmp_path / "runs"), "wb"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    save_dir = tmp_path / "runs" / "wb"
+    assert [p.parent.name.split("-")[0] for p in save_dir.rglob("*.wandb")] == ["offline"]
+    rows = history_rows(save_dir)
+    ours = [r for r in rows if STEP_AXIS in r]
+    steps = read_steps(save_dir)
+    keys, step_axis, values = series(steps)
+    assert [r[STEP_AXIS] for r in ours] == step_axis.tolist() and len(ours) == 4
+    for c, key in enumerate(keys):
+        assert [r[key] for r in ours] == values[:, c].tolist(), key
+    assert any("metrics/mAP50(B)" in r for r in rows) and any("train/box_loss" in r for r in rows)
+    records = finished_records(save_dir)
+    assert any(r.WhichOneof("record_type") == "metric" and r.metric.glob_name == "yolo_gd/*"
+               and r.metric.step_metric == STEP_AXIS for r in records)
+    assert {r.run.run_group for r in records if r.WhichOneof("record_type") == "run"} == {"sw"}
+    config = {i.key: json.loads(i.value_json) for r in records if r.WhichOneof("record_type") == "config"
+              for i in r.config.update}
+    labels = (config["yolo_gd.optimizer"], config["yolo_gd.telemetry_every"], config["yolo_gd.sweep"])
+    assert labels == ("sgd", "2", "sw")
