@@ -150,9 +150,9 @@ def _hparams(cfg: InjectConfig, facts: TrainerFacts, info: OptimInfo, sources: d
         momentum = pick("momentum", cfg.momentum, "momentum", info.defaults.get("momentum", args.get("momentum")))
         hparams["momentum"] = momentum
     elif info.has_betas:
-        b1, b2 = hparams.get("betas", (0.9, 0.999))
+        b1, *rest = hparams.get("betas", (0.9, 0.999))  # Adan has three
         momentum = pick("beta1", cfg.momentum, "momentum", b1)
-        hparams["betas"] = (momentum, b2)
+        hparams["betas"] = (momentum, *rest)
     elif cfg.momentum is not None:
         raise UserError(f"optimizer '{info.name}' has no momentum or betas: drop momentum=")
     hparams.pop("weight_decay", None)  # per group, set by the param groups
