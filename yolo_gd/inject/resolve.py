@@ -88,6 +88,7 @@ class Resolved:
             "optimizer": self.info.name,
             **{k: (list(v) if isinstance(v, tuple) else v) for k, v in self.hparams.items()},
             "weight_decay": self.weight_decay,
+            **({"weight_decay_style": self.info.weight_decay_style} if self.info.weight_decay_style else {}),
             "schedule": repr(self.plan.schedule),
             "warmup": {
                 "length": self.plan.warmup.length,

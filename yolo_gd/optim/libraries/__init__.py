@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import importlib
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,9 +34,18 @@ LIBRARIES: dict[str, tuple[str, str, str]] = {
 
 
 def is_library_spec(spec: str) -> bool:
-    """Whether ``spec`` has the ``'<library>:<name>'`` form with a library this package adapts."""
-    prefix, sep, _ = spec.partition(":")
-    return bool(sep) and normalize_name(prefix) in LIBRARIES
+    """Whether ``spec`` is ``'<library>:<name>'`` with a library adapted here, and not ``'<package>:<Attribute>'``.
+
+    ``pytorch_optimizer:Lamb`` was an import path before this module existed: a name the library does not list but
+    its package has as an attribute (``pytorch_optimizer:SAM``) stays an import path, as it was.
+    """
+    prefix, sep, name = spec.partition(":")
+    library = normalize_name(prefix)
+    if not sep or library not in LIBRARIES:
+        return False
+    adapter = _adapter(library)
+    name = name.strip()
+    return adapter.base_name(name.lower()) in adapter.names() or not hasattr(sys.modules[LIBRARIES[library][1]], name)
 
 
 def lookup(spec: str) -> OptimInfo:
