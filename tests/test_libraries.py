@@ -243,18 +243,6 @@ budget: {epochs: 1}
         parse_spec(text.replace("timm:lookahead_adamw", "pytorch_optimizer:ranger21"), tmp_path / "libs.yaml")
 
 
-def test_the_probe_leaves_the_random_state_and_threads_as_they_were(both):
-    from yolo_gd.optim.libraries.capabilities import probe
-
-    torch.manual_seed(123)
-    threads = torch.get_num_threads()
-    state = torch.get_rng_state()
-    error = probe(lambda groups: torch.optim.SGD(groups, lr=0.1), lr=0.1)
-    assert error is None and torch.equal(torch.get_rng_state(), state) and torch.get_num_threads() == threads
-    error = probe(lambda groups: torch.optim.LBFGS(groups), lr=0.1)
-    assert isinstance(error, ValueError) and "per-parameter options" in str(error)
-
-
 @pytest.mark.slow
 def test_yolo_gd_train_with_timm_lamb_end_to_end(both, tmp_path, monkeypatch):
     """`yolo-gd train optimizer=timm:lamb` at 32 px, 1 epoch, 16 images: exits 0 and records the library name."""
