@@ -74,6 +74,7 @@ def _small_and_eager():
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_every_library_name_is_built_and_stepped_or_refused_with_its_reason(spec):
+    """Built names also resume exactly: a second step from the saved state equals the uninterrupted one."""
     library, _, name = spec.partition(":")
     if name == "<missing>":
         require(LIBRARIES[library][1])
@@ -103,6 +104,28 @@ def test_every_library_name_is_built_and_stepped_or_refused_with_its_reason(spec
     assert all(torch.isfinite(p).all() for p in after)
     moved = any(not torch.equal(a, b) for a, b in zip(before, after))
     assert moved != (spec in FIRST_STEP_STILL)
+    _resumes_exactly(info, model, optimizer)
+
+
+def _resumes_exactly(info, model, optimizer) -> None:
+    """A second step from the saved state (as yolo_gd's resume loads it) equals the uninterrupted second step."""
+    import copy
+
+    from yolo_gd.inject.resume import load_optimizer_state
+
+    twin = copy.deepcopy(model)
+    saved = copy.deepcopy(type(optimizer).state_dict(optimizer))
+    restored = build_optimizer(info, build_param_groups(twin, lr=info.default_lr, weight_decay=5e-4,
+                                                        muon=info.muon_groups))
+    load_optimizer_state(restored, saved)
+    for m, opt in ((model, optimizer), (twin, restored)):
+        if info.has_train_eval_mode:
+            opt.train()
+        opt.zero_grad()
+        torch.manual_seed(2)
+        m(torch.randn(2, 3, 8, 8)).square().mean().backward()
+        opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
 
 
 def test_the_refused_list_names_only_listed_optimizers():
