@@ -60,7 +60,7 @@ def test_frozen_and_replace_validates():
     (dict(momentum=1.0), "momentum must be a number in [0, 1), got 1.0"),
     (dict(warmup_momentum=-0.1), "warmup_momentum must be a number in [0, 1), got -0.1"),
     (dict(optimizer_kwargs={"betas": (0.9, 1.0)}),
-     "optimizer_kwargs: betas must be two numbers in [0, 1), got (0.9, 1.0); e.g. optimizer_kwargs={betas: [0.9, "),
+     "optimizer_kwargs: betas must be two numbers in [0, 1) (three for Adan), got (0.9, 1.0); e.g. optimizer_kwargs={betas: [0.9, "),
     (dict(optimizer_kwargs={"eps": 0}), "eps must be > 0 (a number), got 0"),
     (dict(optimizer_kwargs={"nesterovv": True}), "optimizer 'sgd' does not take 'nesterovv'"),
     (dict(telemetry="all"), "telemetry must be off, basic or full, got all"),

@@ -33,7 +33,7 @@ BAD = [
            optimizer_kwargs: {betas: [0.9, 1.2]}   # <-
      seeds: [0]
      budget: {epochs: 1}
-     """, "optimizer_kwargs: betas must be two numbers in [0, 1), got [0.9, 1.2]"),
+     """, "optimizer_kwargs: betas must be two numbers in [0, 1) (three for Adan), got [0.9, 1.2]"),
     ("""
      axes:
        optimizer:

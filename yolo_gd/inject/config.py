@@ -271,8 +271,8 @@ def _num(v: Any) -> bool:
 
 #: optimizer_kwargs the schema range-checks (others are the optimizer constructor's to check).
 _HPARAM_RULES = {
-    "betas": (lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_num(b) and 0 <= b < 1 for b in v),
-              "two numbers in [0, 1)"),
+    "betas": (lambda v: isinstance(v, (list, tuple)) and len(v) in (2, 3) and all(_num(b) and 0 <= b < 1 for b in v),
+              "two numbers in [0, 1) (three for Adan)"),
     "momentum": (lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
     "lr": (lambda v: _num(v) and v > 0, "> 0 (a number)"),
     "eps": (lambda v: _num(v) and v > 0, "> 0 (a number)"),
@@ -316,11 +316,15 @@ def _check_sam(cfg: InjectConfig) -> None:
 
 
 def _check_with_optimizer(cfg: InjectConfig) -> None:
-    from yolo_gd.optim.registry import accepted_hparams, resolve_optimizer
+    from yolo_gd.optim.registry import accepted_hparams, refuse_hparams, resolve_optimizer
     from yolo_gd.optim.schedule_registry import get_schedule
 
     _check_sam(cfg)
     info = resolve_optimizer(cfg.optimizer_to_build)
+    try:
+        refuse_hparams(info, cfg.optimizer_kwargs)
+    except UserError as e:
+        raise UserError(str(e), key="optimizer_kwargs") from None
     if cfg.optimizer_kwargs and isinstance(info.load(), type):
         accepted = accepted_hparams(info)
         for key in cfg.optimizer_kwargs:

@@ -89,6 +89,7 @@ class Resolved:
             "optimizer": self.info.name,
             **{k: (list(v) if isinstance(v, tuple) else v) for k, v in self.hparams.items()},
             "weight_decay": self.weight_decay,
+            **({"weight_decay_style": self.info.weight_decay_style} if self.info.weight_decay_style else {}),
             "schedule": repr(self.plan.schedule),
             "warmup": {
                 "length": self.plan.warmup.length,
@@ -151,9 +152,9 @@ def _hparams(cfg: InjectConfig, facts: TrainerFacts, info: OptimInfo, sources: d
         momentum = pick("momentum", cfg.momentum, "momentum", info.defaults.get("momentum", args.get("momentum")))
         hparams["momentum"] = momentum
     elif info.has_betas:
-        b1, b2 = hparams.get("betas", (0.9, 0.999))
+        b1, *rest = hparams.get("betas", (0.9, 0.999))  # Adan has three
         momentum = pick("beta1", cfg.momentum, "momentum", b1)
-        hparams["betas"] = (momentum, b2)
+        hparams["betas"] = (momentum, *rest)
     elif cfg.momentum is not None:
         raise UserError(f"optimizer '{info.name}' has no momentum or betas: drop momentum=")
     hparams.pop("weight_decay", None)  # per group, set by the param groups

@@ -91,7 +91,7 @@ def check_optimizer(optimizer: Any) -> None:
                         "and its LR itself, so there is no LR to test", key="optimizer")
     info = resolve_optimizer(optimizer)
     names = {info.name.lower(), str(info.factory).rpartition(":")[2].lower()}
-    if names & LR_FREE:
+    if info.lr_free or names & LR_FREE:
         raise UserError(f"lrfind: {info.name} sets its own step size (its lr is a multiplier near 1): a range "
                         f"test says nothing about it; train it at lr=1", key="optimizer")
 

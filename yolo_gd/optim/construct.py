@@ -19,7 +19,7 @@ import torch
 from yolo_gd.errors import UserError
 from yolo_gd.optim.optim_info import OptimInfo, is_optimizer_class, signature_params
 
-__all__ = ["accepted_hparams", "build_optimizer"]
+__all__ = ["accepted_hparams", "build_optimizer", "refuse_hparams"]
 
 
 def accepted_hparams(info: OptimInfo) -> tuple[str, ...] | None:
@@ -28,6 +28,13 @@ def accepted_hparams(info: OptimInfo) -> tuple[str, ...] | None:
     if sig is None or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.values()):
         return None
     return tuple(sig)
+
+
+def refuse_hparams(info: OptimInfo, keys: Iterable[str]) -> None:
+    """A :class:`UserError` for the first key the record refuses (timm's ``layer_decay``), naming the alternative."""
+    for key in keys:
+        if key in info.refused_hparams:
+            raise UserError(f"optimizer '{info.name}' does not take '{key}' from yolo_gd: {info.refused_hparams[key]}")
 
 
 def build_optimizer(info: OptimInfo, param_groups: Iterable, *, device_type: Any = "cpu", **hparams: Any):
@@ -48,6 +55,7 @@ def build_optimizer(info: OptimInfo, param_groups: Iterable, *, device_type: Any
     if not is_class and not callable(obj):
         raise UserError(f"optimizer '{info.name}' loads {obj!r}, which is neither an Optimizer class nor callable")
     groups = _copy_groups(param_groups)
+    refuse_hparams(info, hparams)
     kwargs = _merged_hparams(info, hparams, groups)
 
     sig = signature_params(obj)

@@ -49,6 +49,20 @@ class OptimInfo:
         extra: the ``yolo_gd`` pip extra that installs the optimizer's package, ``None`` for always-present ones.
         package: the pip distribution name of that package (for the "install it" message).
         muon_groups: the optimizer expects Muon-style groups (``build_param_groups(..., muon=True)``).
+        needs_create_graph: ``step()`` estimates a Hessian from the gradients' graph, so the backward must be called
+            with ``create_graph=True`` (AdaHessian, SophiaH); Ultralytics' loop does not, so such a record is refused.
+        wants_model: the constructor takes the model, not parameter groups (LOMO, AdamMini): refused, because
+            Ultralytics' groups and yolo_gd's group rules could not apply.
+        own_schedule: the optimizer runs its own LR schedule (Ranger21's warmup and warm-down): refused, because it
+            would multiply the schedule yolo_gd writes into ``group['lr']``.
+        lr_free: the step size is estimated (D-Adaptation, Prodigy): ``lr`` is a multiplier near 1 and an LR range
+            test says nothing about it.
+        weight_decay_style: how the optimizer applies ``weight_decay`` (``'l2'``: added to the gradient,
+            ``'decoupled'``: ``p -= lr * wd * p`` like AdamW, ``''``: not known); recorded, never changed.
+        refusal: a one-line reason, with the alternative, why yolo_gd cannot train with this optimizer;
+            :func:`~yolo_gd.optim.registry.resolve_optimizer` raises it. ``None``: usable.
+        refused_hparams: constructor keys the optimizer's library offers but yolo_gd must not pass, each with the
+            one-line reason and the alternative (timm's ``layer_decay``).
         aliases: other accepted names.
         summary: one line for listings.
     """
@@ -65,12 +79,20 @@ class OptimInfo:
     extra: str | None = None
     package: str | None = None
     muon_groups: bool = False
+    needs_create_graph: bool = False
+    wants_model: bool = False
+    own_schedule: bool = False
+    lr_free: bool = False
+    weight_decay_style: str = ""
+    refusal: str | None = None
+    refused_hparams: Mapping[str, str] = field(default_factory=dict, hash=False)
     aliases: tuple[str, ...] = ()
     summary: str = ""
 
     def __post_init__(self):
         # A read-only view, so a caller cannot change a registered optimizer's defaults for everyone by accident.
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+        object.__setattr__(self, "refused_hparams", MappingProxyType(dict(self.refused_hparams)))
         object.__setattr__(self, "aliases", tuple(self.aliases))
 
     @property

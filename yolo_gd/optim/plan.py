@@ -110,4 +110,4 @@ class HyperPlan:
             if self.momentum_key == "momentum":
                 g["momentum"] = m
             else:
-                g["betas"] = (m, g["betas"][1])
+                g["betas"] = (m, *g["betas"][1:])  # Adan has three

@@ -31,7 +31,8 @@ from typing import Any
 
 from yolo_gd.errors import UserError
 from yolo_gd.optim.builtin_optimizers import BUILTIN_OPTIMIZERS
-from yolo_gd.optim.construct import accepted_hparams, build_optimizer
+from yolo_gd.optim.construct import accepted_hparams, build_optimizer, refuse_hparams
+from yolo_gd.optim import libraries
 from yolo_gd.optim.named_registry import NamedRegistry, import_path
 from yolo_gd.optim.optim_info import OptimInfo, info_from_callable, info_from_class, is_optimizer_class, missing_package
 
@@ -39,6 +40,7 @@ __all__ = [
     "OptimInfo",
     "accepted_hparams",
     "build_optimizer",
+    "refuse_hparams",
     "get_optimizer_info",
     "list_optimizers",
     "register_optimizer",
@@ -76,14 +78,18 @@ def get_optimizer_info(name: str) -> OptimInfo:
 def resolve_optimizer(spec: Any) -> OptimInfo:
     """Turn whatever the user named into an :class:`OptimInfo`.
 
-    ``spec`` may be a registered name or alias, an import path ``'package.module:Class'`` (imported now, so a typo
+    ``spec`` may be a registered name or alias, a library name ``'timm:lamb'`` / ``'pytorch_optimizer:ranger'``
+    (:mod:`yolo_gd.optim.libraries`), an import path ``'package.module:Class'`` (imported now, so a typo
     fails before training), a ``torch.optim.Optimizer`` subclass, a callable ``param_groups -> Optimizer`` (it
     receives the param groups, each with its own ``lr``), or an :class:`OptimInfo` (returned as is).
 
-    An optimizer whose ``step()`` needs a closure is refused here (:class:`UserError`): yolo_gd's optimizer step
-    calls ``step()`` without one, as Ultralytics does.
+    An optimizer yolo_gd cannot train with is refused here (:class:`UserError`, one line with the reason and the
+    alternative): its record's ``refusal`` (library optimizers), or a ``step()`` that needs a closure (yolo_gd's
+    optimizer step calls ``step()`` without one, as Ultralytics does).
     """
     info = _resolve(spec)
+    if info.refusal:
+        raise UserError(info.refusal)
     if info.needs_closure:
         raise UserError(
             f"optimizer '{info.name}' needs a closure in step() (a function that re-evaluates the loss), but "
@@ -99,6 +105,8 @@ def _resolve(spec: Any) -> OptimInfo:
     if isinstance(spec, str):
         if ":" not in spec:
             return get_optimizer_info(spec)
+        if libraries.is_library_spec(spec):
+            return libraries.lookup(spec)
         obj = import_path(spec, "optimizer")
         if is_optimizer_class(obj):
             return info_from_class(obj, spec)
