@@ -287,7 +287,8 @@ def test_yolo_gd_train_with_timm_lamb_end_to_end(both, tmp_path, monkeypatch):
 
 def test_a_package_attribute_the_library_does_not_list_stays_an_import_path(both):
     """``pytorch_optimizer:SAM`` named the class before library names existed and still does (an import-path
-    record, flags read from its signature); ``pytorch_optimizer:Lamb`` now gets the library record."""
-    sam = resolve_optimizer("pytorch_optimizer:SAM")
-    assert sam.name == "pytorch_optimizer:SAM" and sam.summary.endswith("(flags read from its signature)")
+    record), refused for the closure its first_step/second_step need; ``pytorch_optimizer:Lamb`` now gets the
+    library record."""
+    with pytest.raises(UserError, match="'pytorch_optimizer:SAM' needs a closure .*optimizer=sam or asam"):
+        resolve_optimizer("pytorch_optimizer:SAM")
     assert resolve_optimizer("pytorch_optimizer:Lamb").name == "pytorch_optimizer:lamb"

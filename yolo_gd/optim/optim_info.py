@@ -171,11 +171,16 @@ def info_from_class(cls: type, name: str) -> OptimInfo:
         defaults=defaults,
         has_momentum="momentum" in sig,
         has_betas=has_betas,
-        needs_closure=closure is not None and closure.default is inspect.Parameter.empty,
+        # SAM-style classes (first_step/second_step) need their closure even where its default is None
+        needs_closure=(closure is not None and closure.default is inspect.Parameter.empty) or _sam_style(cls),
         has_train_eval_mode=callable(getattr(cls, "train", None)) and callable(getattr(cls, "eval", None)),
         adaptive=has_betas or "eps" in sig,
         summary=f"{cls.__module__}.{cls.__qualname__} (flags read from its signature)",
     )
+
+
+def _sam_style(cls: type) -> bool:
+    return callable(getattr(cls, "first_step", None)) and callable(getattr(cls, "second_step", None))
 
 
 def info_from_callable(fn: Callable, name: str) -> OptimInfo:

@@ -94,7 +94,7 @@ def resolve_optimizer(spec: Any) -> OptimInfo:
         raise UserError(
             f"optimizer '{info.name}' needs a closure in step() (a function that re-evaluates the loss), but "
             "yolo_gd steps the optimizer once per batch without one, as Ultralytics does: use an optimizer whose "
-            "step() works without a closure"
+            "step() works without a closure (for SAM/ASAM: optimizer=sam or asam with base=...)"
         )
     return info
 
