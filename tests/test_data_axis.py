@@ -67,3 +67,55 @@ def test_a_two_dataset_tiny_sweep_reports_the_profile(tmp_path, tiny_data):
 
     report = build_report(sweep_dir).markdown.read_text()
     assert "Across datasets" in report and "Performance profile" in report and "tau=1.25" in report
+
+
+def _trial(config: str, seed: int, map50_95: float):
+    from yolo_gd.report.tables import MAP, TrialResult
+
+    results = pd.DataFrame({"epoch": [1], "time": [10.0], MAP: [map50_95]})
+    return TrialResult(name=f"{config}-s{seed}", config=config, seed=seed, state="done", stage="main", reason=None,
+                       dir=None, shared_device=False, device="cpu", started=None, finished=None, results=results)
+
+
+#: Two datasets, two optimizers, two seeds: final mAP50-95 per trial.
+CRAFTED = {"d1__sgd": (0.4, 0.6), "d1__adamw": (0.1, 0.3), "d2__sgd": (0.05, 0.25), "d2__adamw": (0.7, 0.9)}
+
+
+def test_statistics_stay_within_each_dataset():
+    from yolo_gd.report.build import format_summary
+    from yolo_gd.report.sections import summary_blocks
+    from yolo_gd.report.tables import summary_table, trials_table
+
+    trials = [_trial(c, s, v) for c, vals in CRAFTED.items() for s, v in enumerate(vals)]
+    summary = summary_table(trials, trials_table(trials, None), list(CRAFTED), "d1__sgd").set_index("config")
+    assert summary["baseline_config"].tolist() == ["d1__sgd", "d1__sgd", "d2__sgd", "d2__sgd"]
+    assert summary["baseline"].tolist() == [True, False, True, False]
+    assert summary["dataset"].tolist() == ["d1", "d1", "d2", "d2"]
+    # both sides: std 0.1414 (var 0.02), se sqrt(0.02); Welch df = 2, where p = 1 - |t| / sqrt(t^2 + 2)
+    t1, t2 = -0.3 / math.sqrt(0.02), 0.65 / math.sqrt(0.02)
+    assert summary.loc["d1__adamw", "t_vs_baseline"] == pytest.approx(t1, rel=1e-12)
+    assert summary.loc["d1__adamw", "p_vs_baseline"] == pytest.approx(1 - math.sqrt(4.5 / 6.5), rel=1e-9)
+    assert summary.loc["d2__adamw", "t_vs_baseline"] == pytest.approx(t2, rel=1e-12)
+    assert summary.loc["d2__adamw", "p_vs_baseline"] == pytest.approx(1 - math.sqrt(t2**2 / (t2**2 + 2)), rel=1e-9)
+    assert summary.loc["d2__sgd", "p_vs_baseline"] is None  # d2's own baseline, not tested against d1__sgd
+    assert summary["best"].tolist() == [True, False, False, True]  # one per dataset
+    assert summary.loc["d2__adamw", "final_map50_95_ci_low"] == pytest.approx(0.8 - 12.706204736 * 0.1, rel=1e-9)
+    text = " ".join(str(b[1]) for b in summary_blocks(summary.reset_index(), None))
+    assert "Best config on `d1`: **d1__sgd**" in text and "Best config on `d2`: **d2__adamw**" in text
+    assert "vs `d2__sgd` p = 0.044 (Welch)" in text  # 1 - sqrt(21.125 / 23.125) = 0.04422
+    lines = format_summary(summary.reset_index()).splitlines()
+    assert [ln[:2] for ln in lines[1:]] == ["* ", "  ", "  ", "* "]
+
+
+def test_manifest_baselines_win_over_names_and_spec_gives_one_per_dataset(tmp_path):
+    from yolo_gd.report.tables import summary_table, trials_table
+
+    sweep = parse_spec(SPEC.format(a="shapes", b="bccd"), tmp_path / "two.yaml")
+    assert sweep.baselines == {"shapes__sgd-lr0.01": "shapes__sgd-lr0.01", "shapes__adamw": "shapes__sgd-lr0.01",
+                               "bccd__sgd-lr0.01": "bccd__sgd-lr0.01", "bccd__adamw": "bccd__sgd-lr0.01"}
+    trials = [_trial(c, s, v) for c, vals in CRAFTED.items() for s, v in enumerate(vals)]
+    given = {"d1__sgd": "d1__sgd", "d1__adamw": "d1__sgd", "d2__sgd": "d2__adamw", "d2__adamw": "d2__adamw"}
+    summary = summary_table(trials, trials_table(trials, None), list(CRAFTED), "d1__sgd", None, given)
+    assert summary["baseline"].tolist() == [True, False, False, True]
+    assert summary["p_vs_baseline"].iloc[2] == pytest.approx(summary_table(
+        trials, trials_table(trials, None), list(CRAFTED), "d1__sgd")["p_vs_baseline"].iloc[3], rel=1e-12)

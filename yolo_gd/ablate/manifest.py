@@ -13,7 +13,9 @@ Read contract (what the report reads; plain JSON, no yolo_gd needed)::
     created   float                     unix time the sweep was first started
     protocol  "fixed" | "tuned" | "lrfind"
     target    null | {"metric": str, "value": float}
-    baseline  str                       config name of the first optimizer entry
+    baseline  str                       config name of the first optimizer entry (on the first dataset)
+    baselines null | {config: str}      the config each config is tested against: the first optimizer entry on
+                                        its own dataset (absent in older manifests: derived from the names)
     cpus      int | null                CPU cores of the machine that last ran the sweep
     tuned     null | {config: {"tried": {"<lr>": metric or null, ...}, "picked": float, "metric": str,
                                "split": "val", "seeds": [int]}}
@@ -122,6 +124,7 @@ class Manifest:
     protocol: str = "fixed"
     target: dict | None = None
     baseline: str | None = None
+    baselines: dict | None = None
     cpus: int | None = None
     tuned: dict | None = None
     lrfind: dict | None = None

@@ -91,6 +91,7 @@ class SweepRunner:
         m.protocol = s.protocol
         m.target = {"metric": s.target.metric, "value": s.target.value} if s.target else None
         m.baseline = s.baseline
+        m.baselines = s.baselines
         if s.protocol == "tuned" and m.tuned is None:
             m.tuned = {}
         if s.protocol != "tuned":
