@@ -73,7 +73,7 @@ def build_report(sweep_dir: str | os.PathLike) -> ReportPaths:
     blocks: list[tuple] = [("h1", title), ("p", f"Sweep `{name}` in `{sweep_dir}`.")]
     blocks += protocol_blocks(manifest, configs, trials)
     blocks += summary_blocks(summary, target, equal_share(trials, manifest.get("cpus")))
-    blocks += profile_blocks(summary)  # only with a data axis
+    blocks += profile_blocks(summary, tdf, target)  # only with a data axis
     blocks += trial_blocks(tdf)
     blocks += doctor_blocks(trials)
     if plots:
