@@ -142,6 +142,15 @@ def test_real_range_test(tiny_data, tmp_path):
     assert (res.suggestion.lr, res.suggestion.reason) == (None, "diverged early")
 
 
+def test_fraction_and_accumulation_set_the_epochs(tiny_data):
+    from yolo_gd.lrfind.run import _epochs, _train_images
+
+    # Ultralytics cuts the train split to round(48 x 0.5) = 24 images, or to an image count
+    assert (_train_images(tiny_data, 1.0), _train_images(tiny_data, 0.5), _train_images(tiny_data, 10)) == (48, 24, 10)
+    assert _epochs(24, 8, 100 * 2) == 67  # 3 batches an epoch, 100 steps of 2 batches
+    assert _epochs(48, 8, 9 * 2) == 3
+
+
 def torch_equal(a, b) -> bool:
     import torch
 
