@@ -19,9 +19,13 @@ Read contract (what the report reads; plain JSON, no yolo_gd needed)::
     cpus      int | null                CPU cores of the machine that last ran the sweep
     tuned     null | {config: {"tried": {"<lr>": metric or null, ...}, "picked": float, "metric": str,
                                "split": "val", "seeds": [int]}}
-    lrfind    null | {config: {"lr": float, "rule": str, "suggested": float | null, "others": {rule: float | null},
+    lrfind    null | {config: {"lr": float, "rule": str, "suggested": float | null, "reason": str | null,
+                               "advice": str | null, "others": {rule: float | null},
                                "steps": int, "seconds": float, "stopped_at_divergence": bool, "split": "train",
-                               "plot": str, "csv": str}}   (lr: the suggestion, else the entry's LR: see rule)
+                               "plot": str, "csv": str, "conditions": dict}}
+              (lr: the suggestion, else the entry's LR: see rule; reason: why there is no reliable suggestion
+              (flat, rising, too noisy, diverged early, failed); conditions: ramp, steps, batch, nbs, mosaic,
+              device, signal the test ran with)
     trials    {trial name: {
                  "config": str, "seed": int, "stage": "tune" | "main",
                  "state": "pending" | "running" | "done" | "failed",
