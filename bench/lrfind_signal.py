@@ -78,8 +78,7 @@ def run(optimizer: str, data, steps: int) -> dict:
 def analyse(res: dict) -> dict:
     import numpy as np
 
-    from yolo_gd.lrfind.output import PROBE_BETA
-    from yolo_gd.lrfind.rangetest import BETA, assess, noise_sigma
+    from yolo_gd.lrfind.rangetest import BETA, PROBE_BETA, assess, noise_sigma
 
     rows = res["rows"]
     lrs = np.array([r["lr"] for r in rows])

@@ -11,12 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from yolo_gd.lrfind.rangetest import BETA, Verdict, assess, smooth
+from yolo_gd.lrfind.rangetest import BETA, PROBE_BETA, Verdict, assess, smooth
 
-__all__ = ["curve", "write_outputs", "PROBE_BETA"]
-
-#: EMA factor of the probe signal: it has little noise, so little smoothing (the batch signal keeps BETA).
-PROBE_BETA = 0.5
+__all__ = ["curve", "write_outputs"]
 
 
 def curve(table: pd.DataFrame, points: Sequence[tuple[int, float, float]]) -> pd.DataFrame:
@@ -26,8 +23,7 @@ def curve(table: pd.DataFrame, points: Sequence[tuple[int, float, float]]) -> pd
     df = pd.DataFrame({"step": table["step"].to_numpy(), "lr": table[lr_col].to_numpy(),
                        "loss": table["loss_sum"].astype("float64").to_numpy()})
     sig = pd.DataFrame(points, columns=["step", "signal_lr", "signal"])
-    df = df.merge(sig[["step", "signal"]], on="step", how="left")
-    return df
+    return df.merge(sig[["step", "signal"]], on="step", how="left")
 
 
 def _plot(df: pd.DataFrame, v: Verdict, path: Path, title: str) -> Path:
@@ -58,7 +54,7 @@ def write_outputs(table: pd.DataFrame, points: Sequence[tuple[int, float, float]
                   seconds: float, diverged: bool, conditions: dict) -> tuple[Verdict, Path, Path | None]:
     out.mkdir(parents=True, exist_ok=True)
     df = curve(table, points)
-    beta = PROBE_BETA if "fixed train images" in str(conditions.get("signal", "")) else BETA
+    beta = PROBE_BETA if conditions.get("probe") else BETA
     ok = np.isfinite(df["signal"].to_numpy())
     df["smoothed"] = np.nan
     if ok.any():

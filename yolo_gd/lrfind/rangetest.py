@@ -26,12 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RULE", "LrRamp", "Smoother", "StopRule", "Suggestion", "Verdict", "assess", "diverged", "min_over_10",
-           "noise_sigma", "smooth", "steepest", "suggest", "valley"]
+__all__ = ["PROBE_BETA", "RULE", "LrRamp", "Smoother", "StopRule", "Suggestion", "Verdict", "assess", "diverged",
+           "min_over_10", "noise_sigma", "smooth", "steepest", "suggest", "valley"]
 
 #: EMA factor of the smoothed loss. fastai and Lightning use 0.98 (an average over ~50 steps) for 100+ steps; at
 #: 100 steps over 6 decades that is 3 decades of lag, so 0.9 (~10 steps, half a decade) keeps the curve in place.
 BETA = 0.9
+#: EMA factor of the probe signal (yolo_gd.inject.probe): it has little point noise, so little smoothing.
+PROBE_BETA = 0.5
 #: Stop when the smoothed loss exceeds this multiple of its minimum (fastai's and Lightning's default, 4).
 DIVERGE_FACTOR = 4.0
 #: Steps skipped at the start by ``steepest`` (Lightning's ``skip_begin``: the EMA is still settling there).

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from yolo_gd.errors import UserError
-from yolo_gd.lrfind.rangetest import DIVERGE_FACTOR, LrRamp, StopRule, Verdict
+from yolo_gd.lrfind.rangetest import BETA, DIVERGE_FACTOR, PROBE_BETA, LrRamp, StopRule, Verdict
 
 __all__ = ["LrFindResult", "RangeMonitor", "lr_find", "DEFAULT_STEPS", "DEFAULT_LR_MIN", "DEFAULT_LR_MAX",
            "DEFAULT_PROBE", "DEFAULT_PROBE_EVERY"]
@@ -95,7 +95,7 @@ class RangeMonitor:
     def __init__(self, steps: int, ramp: LrRamp, probe: int = DEFAULT_PROBE, every: int = DEFAULT_PROBE_EVERY,
                  batch: int = 16, factor: float = DIVERGE_FACTOR):
         self.steps, self.ramp, self.probe_images, self.every, self.batch = steps, ramp, probe, every, batch
-        self.rule = StopRule(factor, beta=0.5 if probe else 0.9)
+        self.rule = StopRule(factor, beta=PROBE_BETA if probe else BETA)
         self.points: list[tuple[int, float, float]] = []
         self.window: list[float] = []
         self.probe, self.seen, self.diverged, self.device = None, 0, False, None
@@ -286,7 +286,7 @@ def lr_find(model: Any = "yolo11n.yaml", data: Any = "shapes", optimizer: Any = 
     conditions = {"lr_min": float(lr_min), "lr_max": float(lr_max), "steps_planned": steps, "steps_run": len(table),
                   "batch": batch, "nbs": nbs, "accumulate": accumulate, "mosaic": mosaic,
                   "imgsz": kwargs.get("imgsz", 640), "fraction": kwargs.get("fraction", 1.0),
-                  "device": monitor.device, "signal": monitor.signal(),
+                  "device": monitor.device, "signal": monitor.signal(), "probe": probe, "probe_every": probe_every,
                   "points_planned": math.ceil(steps / probe_every) if probe else steps}
     verdict, csv, plot = write_outputs(table, monitor.points, out, str(optimizer), seconds, monitor.diverged,
                                        conditions)
