@@ -79,6 +79,7 @@ def main() -> None:
     import pandas as pd
 
     from yolo_gd.ablate.runner import run_sweep
+    from yolo_gd.report import build_report
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="bench/results/lrfind_grid_shapes_cpu")
@@ -93,7 +94,7 @@ def main() -> None:
     spec = out / "work" / "lrfind_grid.yaml"
     spec.write_text(grid_spec(tests, a.epochs))
     sweep_dir = run_sweep(spec, workers=a.workers, out_root=out / "work" / "runs")
-    summary = pd.read_csv(sweep_dir / "report" / "summary.csv")
+    summary = pd.read_csv(build_report(sweep_dir).tables[0])
     summary.to_csv(out / "grid_summary.csv", index=False)
     plot(tests, summary, out / "grid.png")
     print(json.dumps({"seconds": round(time.time() - t0), "tests": tests}, indent=1, default=str))

@@ -254,7 +254,8 @@ def assess(lrs: Sequence[float], values: Sequence[float], stopped_at_divergence:
     - the fall exceeds :data:`CLEAR` x the uncertainty and :data:`MIN_FALL` of the start, and the smoothed curve
       stays below the fall's midpoint for at least ``max(3, n/20)`` points in a row (a descent holds over a range
       of LRs, a dip of a point or two is the weights' wander): a
-      suggestion, the ``valley`` rule on the smoothed curve up to its minimum (the descent, not what follows it);
+      suggestion, the ``valley`` rule on the descent: the smoothed curve from where it has fallen a tenth of the
+      way to its minimum, up to the minimum (not the plateau before it, not what follows it);
     - the test stopped at divergence with no clear fall before it, in the first half of its ``planned`` points
       (all of them when not given) or within :data:`MIN_POINTS` points: ``diverged early``; a later stop is judged
       on the curve before it;
@@ -283,7 +284,12 @@ def assess(lrs: Sequence[float], values: Sequence[float], stopped_at_divergence:
     others = {k: v for k, v in values.items() if k != RULE}
     clear = (fall > CLEAR * unc and fall >= MIN_FALL * abs(start)
              and _longest_run(s < start - fall / 2) >= max(3, n // 20))
-    lr = valley(x[: i_min + 1], s[: i_min + 1]) if clear and not (stopped_at_divergence and n < MIN_POINTS) else None
+    lr = None
+    if clear and not (stopped_at_divergence and n < MIN_POINTS):
+        # the descent: from where the smoothed curve has fallen a tenth of the way to its minimum (before that, a
+        # plateau so quiet that it counts as "decreasing" would pull fastai's valley down to the ramp's start)
+        i0 = int(np.argmax(s[: i_min + 1] < start - 0.1 * fall))
+        lr = valley(x[i0: i_min + 1], s[i0: i_min + 1])
     if lr is not None:
         return Verdict(lr, RULE, None, None, start, lowest, sigma, unc, others)
     rise = s[-1] - start
