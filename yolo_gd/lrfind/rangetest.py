@@ -292,16 +292,18 @@ def assess(lrs: Sequence[float], values: Sequence[float], stopped_at_divergence:
         lr = valley(x[i0: i_min + 1], s[i0: i_min + 1])
     if lr is not None:
         return Verdict(lr, RULE, None, None, start, lowest, sigma, unc, others)
-    rise = s[-1] - start
-    if stopped_at_divergence and (planned is None or n < MIN_POINTS or n < planned / 2):
-        reason = "diverged early"
-    elif not stopped_at_divergence and rise > CLEAR * unc and rise >= MIN_FALL * abs(start):
-        reason = "rising"  # (a late divergence ends every curve high: it says nothing about the rest)
-    elif CLEAR * unc > NOISY_FALL * abs(start):
-        reason = "too noisy"
-    else:
-        reason = "flat"
-    return _none(reason, start, lowest, sigma, unc, others)
+    early = stopped_at_divergence and (planned is None or n < MIN_POINTS or n < planned / 2)
+    return _none(_reason(early, stopped_at_divergence, s[-1] - start, start, unc), start, lowest, sigma, unc,
+                 others)
+
+
+def _reason(early: bool, stopped: bool, rise: float, start: float, unc: float) -> str:
+    """Why there is no suggestion (see :func:`assess`)."""
+    if early:
+        return "diverged early"
+    if not stopped and rise > CLEAR * unc and rise >= MIN_FALL * abs(start):
+        return "rising"  # (a late divergence ends every curve high: it says nothing about the rest)
+    return "too noisy" if CLEAR * unc > NOISY_FALL * abs(start) else "flat"
 
 
 def _longest_run(mask: np.ndarray) -> int:
