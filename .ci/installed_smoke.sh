@@ -28,7 +28,7 @@ yolo-gd train model=yolo11n.yaml data=tiny/data.yaml optimizer=adamw epochs=1 im
   project="$PWD/runs/smoke" name=train
 yolo-gd plot runs/smoke/train
 yolo-gd doctor runs/smoke/train
-yolo-gd lrfind model=yolo11n.yaml data=tiny/data.yaml optimizer=sgd imgsz=32 batch=4 steps=8 out=runs/smoke/lrfind
+yolo-gd lrfind model=yolo11n.yaml data=tiny/data.yaml optimizer=sgd imgsz=32 batch=4 nbs=4 steps=8 out=runs/smoke/lrfind
 [ -f runs/smoke/lrfind/suggestion.json ] || fail "lrfind wrote no suggestion.json"
 yolo-gd report "$sweep"
 # QAT needs the qat extra: install it into the same venv from the same wheel, then fine-tune the Quick start's

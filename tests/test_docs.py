@@ -42,9 +42,9 @@ SHRINK = [
     (r"\"(?:datasets/bccd/data\.yaml|bccd|shapes|coco8\.yaml)\"", f'"{TINY}"'),
     (r"\bdata=(?:datasets/bccd/data\.yaml|bccd|shapes)\b", f"data={TINY}"),
     (r"\bdata check datasets/bccd/data\.yaml", f"data check {TINY}"),
-    (r"\blr_find\(", "lr_find(steps=6, batch=4, workers=0, "),
+    (r"\blr_find\(", "lr_find(steps=6, batch=4, nbs=4, workers=0, "),
 ]
-CLI_EXTRA = {"train": "workers=0", "lrfind": "workers=0 steps=6 batch=4"}
+CLI_EXTRA = {"train": "workers=0", "lrfind": "workers=0 steps=6 batch=4 nbs=4"}
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from yolo_gd.errors import UserError
-from yolo_gd.lrfind.rangetest import LrRamp, diverged, min_over_10, smooth, steepest, suggest, valley
+from yolo_gd.lrfind.rangetest import (ADVICE, LrRamp, StopRule, assess, diverged, min_over_10, noise_sigma, smooth,
+                                      steepest, suggest, valley)
+
+RAMP = LrRamp(1e-6, 1.0, 100)
+LRS = [RAMP.lr(k) for k in range(100)]
+WIGGLE = np.array([0.05, -0.05] * 50)  # deterministic point noise: second differences +-0.2
 
 
 def test_ramp_is_exponential_from_lr_min_to_lr_max():
@@ -26,10 +31,6 @@ def test_smoothing_is_bias_corrected_ema():
     assert smooth([3.0] * 5).tolist() == pytest.approx([3.0] * 5, rel=1e-12)  # no start-up bias
 
 
-def test_stop_rule():
-    assert diverged(4.01, 1.0) and not diverged(4.0, 1.0) and diverged(math.nan, 1.0)
-
-
 def test_suggestion_rules_on_hand_made_curves():
     lrs = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0]
     assert min_over_10(lrs[:4], [5.0, 3.0, 1.0, 9.0]) == 1e-3 / 10
@@ -40,17 +41,41 @@ def test_suggestion_rules_on_hand_made_curves():
     assert (s.lr, s.rule) == (1e-5, "valley") and s.others == {"min/10": 1e-3 / 10, "steepest": None}  # too short to skip 10
 
 
-def test_range_stop_on_a_crafted_divergence():
-    torch = pytest.importorskip("torch")
-    from yolo_gd.lrfind.run import RangeStop
+def test_stop_rule():
+    assert diverged(4.01, 1.0) and not diverged(4.0, 1.0) and diverged(math.nan, 1.0)
+    # one low first batch is not the reference (the old rule stopped here at point 1: 8.27 > 4 x 0.8)
+    rule = StopRule()
+    assert not any(rule.update(v) for v in [0.8, 15.0, 3.0, 12.0, 5.0, 14.0, 2.0, 9.0, 13.0] * 5)
+    # a real divergence: smoothed 23.1, 33.8, 42.7 (> 4 x 10 from index 12), 50.1, 56.4: stops at the 3rd above
+    rule = StopRule()
+    assert [rule.update(v) for v in [10.0] * 10 + [100.0] * 5] == [False] * 14 + [True]
+    assert StopRule().update(math.inf)  # a non-finite loss stops at once
 
-    stop = RangeStop(steps=100)
-    trainer = SimpleNamespace(stop=False, loss_items=None)
-    for i, loss in enumerate([1.0, 1.0, 1.0, 100.0]):
-        trainer.loss_items = {"box": torch.tensor(loss / 2), "cls": torch.tensor(loss / 2)}
-        stop.on_train_batch_end(trainer)
-        assert trainer.stop == (i == 3)  # smoothed 29.8 > 4 x 1
-    assert stop.diverged
+
+def test_noise_sigma_is_robust_to_trends():
+    assert noise_sigma([0.0, 0.0, 1.0, 0.0, 0.0, 0.0]) == 0.5 / 0.6745 / math.sqrt(6)  # d2 1,-2,1,0: MAD 0.5
+    assert noise_sigma(np.arange(50) * 3.0) == 0.0 and noise_sigma([1.0, 2.0]) == 0.0
+    assert noise_sigma(5 - 0.1 * np.arange(100) + WIGGLE) == pytest.approx(0.2 / 0.6745 / math.sqrt(6), rel=1e-9)
+
+
+def test_confidence_rule_on_crafted_curves():
+    k = np.arange(100)
+    # clean descent from 10 to 4 over steps 0-59, then a rise: a suggestion about halfway along the descent (the
+    # valley rule on the smoothed curve up to its minimum), not in the rise
+    clean = np.where(k < 60, 10 - 0.1 * k, 4 + 0.5 * (k - 60)) + WIGGLE
+    v = assess(LRS, clean)
+    assert 20 <= LRS.index(v.lr) <= 40 and v.reason is None
+    assert v.rule == "valley" and v.fall > 4 * v.uncertainty
+    flat = assess(LRS, 4 + WIGGLE)  # a fall of 2% at most: nothing to suggest
+    assert (flat.lr, flat.reason, flat.advice) == (None, "flat", ADVICE["flat"])
+    noisy = 4 + 3.0 * np.random.default_rng(0).standard_normal(100)  # 0.8..15 per batch, as measured
+    assert (assess(LRS, noisy).lr, assess(LRS, noisy).reason) == (None, "too noisy")
+    rising = assess(LRS, 4 + 0.06 * k + WIGGLE)
+    assert (rising.lr, rising.reason) == (None, "rising")
+    early = assess(LRS[:5], [4.0, 4.2, 3.9, 9.0, 40.0], stopped_at_divergence=True)
+    assert (early.lr, early.reason) == (None, "diverged early")
+    late = assess(LRS[:70], clean[:70] * np.r_[np.ones(66), [3, 5, 8, 12]], stopped_at_divergence=True)
+    assert late.lr is not None  # fell clearly first, then diverged: the descent still speaks
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -85,21 +110,45 @@ def test_real_range_test(tiny_data, tmp_path):
     model = YOLO("yolo11n.yaml")
     before = {k: v.clone() for k, v in model.model.state_dict().items()}
     caches = set(tiny_data.parent.rglob("*.cache"))
-    res = lr_find(model=model, data=tiny_data, optimizer="sgd", lr_min=1e-4, lr_max=1e-1, steps=9, batch=8,
-                  out=tmp_path / "out", **keep)
+    res = lr_find(model=model, data=tiny_data, optimizer="sgd", lr_min=1e-4, lr_max=1e-1, steps=9, batch=8, nbs=16,
+                  probe=16, probe_every=1, out=tmp_path / "out", **keep)
     df = pd.read_csv(res.csv)
     ramp = LrRamp(1e-4, 1e-1, 9)
     assert df["step"].tolist() == list(range(9)) and not res.stopped_early
     assert np.allclose(df["lr"], [ramp.lr(k) for k in range(9)], rtol=1e-12, atol=0)
+    assert df["signal"].notna().all()  # the probe's loss after every step
+    steps = pd.read_parquet(res.out / "steps.parquet")
+    assert steps["images_seen"].tolist() == [16 * (k + 1) for k in range(9)]  # nbs 16 / batch 8: 2 batches a step
+    c = res.conditions
+    assert (c["accumulate"], c["nbs"], c["batch"], c["mosaic"], c["device"], c["steps_run"]) == (2, 16, 8, True,
+                                                                                                 "cpu", 9)
+    assert c["signal"].startswith("loss on 16 fixed train images")
     assert all(torch_equal(before[k], v) for k, v in model.model.state_dict().items())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert sorted(p.name for p in res.out.iterdir()) == ["lrfind.csv", "lrfind.png", "steps.parquet",
                                                          "suggestion.json"]
     assert set(tiny_data.parent.rglob("*.cache")) == caches
+    # measuring the probe changes nothing the training sees: the same run without it trains the same losses
+    plain = lr_find(model=model, data=tiny_data, optimizer="sgd", lr_min=1e-4, lr_max=1e-1, steps=9, batch=8,
+                    nbs=16, probe=0, out=tmp_path / "plain", **keep)
+    assert pd.read_csv(plain.csv)["loss"].tolist() == df["loss"].tolist()
+    # ... and on this tiny noisy set the training loss (mosaics of 8 images) says nothing: no suggestion
+    v = plain.suggestion
+    assert (v.lr, v.reason) == (None, "too noisy") and v.noise > 0.5 * v.start
     # a crafted divergence: SGD without clipping from LR 10 up to 1e6 blows up within a few steps
     res = lr_find(model="yolo11n.yaml", data=tiny_data, optimizer="sgd", lr_min=10.0, lr_max=1e6, steps=40, batch=8,
-                  clip=None, out=tmp_path / "div", **keep)
+                  nbs=8, probe=8, clip=None, out=tmp_path / "div", **keep)
     assert res.stopped_early and res.steps < 40
+    assert (res.suggestion.lr, res.suggestion.reason) == (None, "diverged early")
+
+
+def test_fraction_and_accumulation_set_the_epochs(tiny_data):
+    from yolo_gd.lrfind.run import _epochs, _train_images
+
+    # Ultralytics cuts the train split to round(48 x 0.5) = 24 images, or to an image count
+    assert (_train_images(tiny_data, 1.0), _train_images(tiny_data, 0.5), _train_images(tiny_data, 10)) == (48, 24, 10)
+    assert _epochs(24, 8, 100 * 2) == 67  # 3 batches an epoch, 100 steps of 2 batches
+    assert _epochs(48, 8, 9 * 2) == 3
 
 
 def torch_equal(a, b) -> bool:
@@ -111,24 +160,34 @@ def torch_equal(a, b) -> bool:
 def test_protocol_lrfind_sweep(tiny_data, tmp_path):
     from yolo_gd.ablate.manifest import read_manifest
     from yolo_gd.ablate.runner import run_sweep
+    from yolo_gd.optim.registry import resolve_optimizer
 
+    # LRs 1e-6..1e-5 for 12 steps barely move the weights: the probe's loss stays flat, no suggestion
     spec = tmp_path / "lf.yaml"
     spec.write_text(f"name: lf\nbase: {{model: yolo11n.yaml, data: '{tiny_data}', imgsz: 64, batch: 8, nbs: 8, "
                     f"workers: 0, plots: false, amp: false, warmup_epochs: 1}}\naxes:\n  optimizer: [adamw]\n"
-                    f"seeds: [0]\nbudget: {{epochs: 1}}\nprotocol: lrfind\nlrfind: {{steps: 12, lr_min: 1e-5, "
-                    f"lr_max: 1.0}}\n", encoding="utf-8")
+                    f"seeds: [0]\nbudget: {{epochs: 1}}\nprotocol: lrfind\nlrfind: {{steps: 12, lr_min: 1e-6, "
+                    f"lr_max: 1e-5}}\n", encoding="utf-8")
     lines = []
     sweep_dir = run_sweep(spec, out_root=tmp_path / "runs", progress=lines.append)
     m = read_manifest(sweep_dir)
     test = m["lrfind"]["adamw"]
-    assert m["protocol"] == "lrfind" and test["split"] == "train" and 2 <= test["steps"] <= 12
+    assert m["protocol"] == "lrfind" and test["split"] == "train" and test["steps"] == 12
+    assert (test["suggested"], test["reason"]) == (None, "flat")
+    assert test["rule"] == "fallback: no reliable suggestion (flat): the entry's LR"
+    assert test["lr"] == resolve_optimizer("adamw").default_lr  # the entry names no LR: the registry's
+    c = test["conditions"]  # close_mosaic 10 covers the 1-epoch budget: the trial starts without mosaic
+    assert (c["batch"], c["nbs"], c["mosaic"], c["device"], c["steps_planned"]) == (8, 8, False, "cpu", 12)
     trial = m["trials"]["adamw-s0"]
     assert trial["state"] == "done" and trial["lr"] == test["lr"] and trial["kwargs"]["lr"] == test["lr"]
     from yolo_gd.report import build_report
 
     report = build_report(sweep_dir).markdown.read_text(encoding="utf-8")
     assert "Protocol `lrfind`" in report and "Run health (yolo-gd doctor)" in report
-    assert "LR range test of adamw" in report
+    assert "LR range test of adamw" in report and "**No reliable suggestion** (the entry's LR was used)" in report
+    assert "`adamw`: no reliable suggestion (flat), so it trained at the entry's own LR; to do: the loss" in report
+    assert "`adamw`: LR 1e-06 to 1e-05 over 12 optimizer steps (12 run); batch 8, nbs 8 (accumulate 1); mosaic " \
+           "closed (as in the trial)" in report
 
 
 def test_protocol_lrfind_spec_errors(tmp_path):
@@ -152,7 +211,7 @@ def test_range_test_runs_schedule_free_and_lion(tiny_data, tmp_path, optimizer, 
 
     require(module)
     res = lr_find(model="yolo11n.yaml", data=tiny_data, optimizer=optimizer, lr_min=1e-5, lr_max=1e-2, steps=4,
-                  batch=8, imgsz=64, workers=0, amp=False, out=tmp_path / optimizer)
+                  batch=8, nbs=8, probe=8, imgsz=64, workers=0, amp=False, out=tmp_path / optimizer)
     import pandas as pd
 
     df = pd.read_csv(res.csv)

@@ -16,7 +16,7 @@ def _check(text: str, protocol: str = "lrfind") -> dict:
 
 
 def test_keys():
-    assert LRFIND_KEYS == ("steps", "lr_min", "lr_max")
+    assert LRFIND_KEYS == ("steps", "lr_min", "lr_max", "probe", "probe_every")
 
 
 def test_options_are_returned_as_given():
@@ -39,7 +39,7 @@ def test_not_a_mapping():
 
 def test_unknown_option_suggests_the_closest():
     msg = ("s.yaml:3: lrfind.stpes: unknown lrfind option 'stpes'. Did you mean 'steps'? Valid lrfind options: "
-           "lr_max, lr_min, steps.")
+           "lr_max, lr_min, probe, probe_every, steps.")
     with pytest.raises(UserError, match=f"^{re.escape(msg)}$"):
         _check("lrfind:\n  lr_min: 1e-5\n  stpes: 10\n")
 

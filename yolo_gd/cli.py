@@ -30,7 +30,8 @@ commands:
   report SWEEP_DIR              rebuild a sweep's report (Markdown, HTML, CSV, plots)
   qat model=FLOAT.pt data=...   quantization-aware fine-tune (injected optimizer), int8 ONNX export, measured table
   doctor RUN_DIR                findings on a run's telemetry (clip-dominated, LR too high/low, dead layers...)
-  lrfind key=value ...          LR range test (model=, data=, optimizer=, lr_min=, lr_max=, steps=, out=)
+  lrfind key=value ...          LR range test (model=, data=, optimizer=, lr_min=, lr_max=, steps=, batch=, nbs=,
+                                mosaic=, probe=, probe_every=, out=; see docs/lrfind.md)
   plot RUN_DIR                  PNG plots of a run's per-step telemetry (losses, grad norm, LR, update ratio)
 """
 

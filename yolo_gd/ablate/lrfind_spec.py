@@ -1,4 +1,4 @@
-"""``protocol: lrfind``'s spec options: ``lrfind: {steps, lr_min, lr_max}`` (checked here, run by
+"""``protocol: lrfind``'s spec options: ``lrfind: {steps, lr_min, lr_max, probe, probe_every}`` (checked here, run by
 :mod:`~yolo_gd.ablate.lrfind_stage`)."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from yolo_gd.errors import UserError, unknown_name
 __all__ = ["LRFIND_KEYS", "check_lrfind", "check_lrfind_optimizer"]
 
 #: ``lrfind:`` options of ``protocol: lrfind`` (lr_find's own keywords; the rest come from each config).
-LRFIND_KEYS = ("steps", "lr_min", "lr_max")
+LRFIND_KEYS = ("steps", "lr_min", "lr_max", "probe", "probe_every")
 
 
 def check_lrfind(where: Where, raw: dict, protocol: str) -> dict:
-    """``lrfind: {steps, lr_min, lr_max}`` (only with ``protocol: lrfind``; each optional)."""
+    """``lrfind: {steps, lr_min, lr_max, probe, probe_every}`` (only with ``protocol: lrfind``; each optional)."""
     if "lrfind" in raw and protocol != "lrfind":
         raise where.error(("lrfind",), "lrfind options are only used with 'protocol: lrfind': add it, or remove "
                                        "lrfind")

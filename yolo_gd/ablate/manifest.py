@@ -13,13 +13,19 @@ Read contract (what the report reads; plain JSON, no yolo_gd needed)::
     created   float                     unix time the sweep was first started
     protocol  "fixed" | "tuned" | "lrfind"
     target    null | {"metric": str, "value": float}
-    baseline  str                       config name of the first optimizer entry
+    baseline  str                       config name of the first optimizer entry (on the first dataset)
+    baselines null | {config: str}      the config each config is tested against: the first optimizer entry on
+                                        its own dataset (absent in older manifests: derived from the names)
     cpus      int | null                CPU cores of the machine that last ran the sweep
     tuned     null | {config: {"tried": {"<lr>": metric or null, ...}, "picked": float, "metric": str,
                                "split": "val", "seeds": [int]}}
-    lrfind    null | {config: {"lr": float, "rule": str, "suggested": float | null, "others": {rule: float | null},
+    lrfind    null | {config: {"lr": float, "rule": str, "suggested": float | null, "reason": str | null,
+                               "advice": str | null, "others": {rule: float | null},
                                "steps": int, "seconds": float, "stopped_at_divergence": bool, "split": "train",
-                               "plot": str, "csv": str}}   (lr: the suggestion, else the entry's LR: see rule)
+                               "plot": str, "csv": str, "conditions": dict}}
+              (lr: the suggestion, else the entry's LR: see rule; reason: why there is no reliable suggestion
+              (flat, rising, too noisy, diverged early, failed); conditions: ramp, steps, batch, nbs, mosaic,
+              device, signal the test ran with)
     trials    {trial name: {
                  "config": str, "seed": int, "stage": "tune" | "main",
                  "state": "pending" | "running" | "done" | "failed",
@@ -122,6 +128,7 @@ class Manifest:
     protocol: str = "fixed"
     target: dict | None = None
     baseline: str | None = None
+    baselines: dict | None = None
     cpus: int | None = None
     tuned: dict | None = None
     lrfind: dict | None = None

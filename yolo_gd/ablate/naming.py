@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["config_name", "num_text", "safe_name"]
+__all__ = ["baselines_by_dataset", "config_name", "num_text", "safe_name", "split_config"]
 
 
 def safe_name(text: str) -> str:
@@ -80,3 +80,26 @@ def split_config(name: str) -> tuple[str | None, str]:
     """``'bccd__sgd-lr0.01'`` -> ``('bccd', 'sgd-lr0.01')``; a name without a dataset -> ``(None, name)``."""
     data, sep, config = name.partition(DATA_SEP)
     return (data, config) if sep else (None, name)
+
+
+def baselines_by_dataset(configs: list[str], baseline: str | None) -> dict[str, str]:
+    """Config -> the config it is tested against: the baseline's optimizer config on the config's own dataset.
+
+    Without a data axis every config maps to ``baseline``. With one (names ``<dataset>__<config>``), a config on
+    dataset ``d`` maps to ``d__<baseline's config part>``, or, when that one is not in ``configs``, to the first
+    config listed on ``d``: statistics never compare results of two datasets.
+    """
+    if baseline is None:
+        return {}
+    base_data, base_config = split_config(baseline)
+    if base_data is None:
+        return {c: baseline for c in configs}
+    first: dict[str | None, str] = {}
+    for c in configs:
+        first.setdefault(split_config(c)[0], c)
+    out = {}
+    for c in configs:
+        data = split_config(c)[0]
+        own = f"{data}{DATA_SEP}{base_config}" if data is not None else None
+        out[c] = own if own in configs else first[data]
+    return out

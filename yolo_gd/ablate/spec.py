@@ -22,7 +22,8 @@ must be unique: two entries that would share one (the same optimizer listed twic
 a ``label``.
 
 With a ``data`` axis every config runs on every dataset and is named ``<dataset>__<config>`` (``bccd__sgd-lr0.01``);
-the report then adds per-dataset tables and a performance profile across datasets (report/profile.py).
+every test, interval and "best" is then within one dataset (each dataset's baseline is the first optimizer entry on
+it, :attr:`Sweep.baselines`), and only the performance profile speaks across datasets (report/profile.py).
 
 Every problem is a :class:`UserError` that starts with ``<file>:<line>: <key>:``. Numbers such as ``1e-4`` are
 read as floats (plain PyYAML reads them as strings).
@@ -102,6 +103,7 @@ class Config:
     lr: float | None = None
     center_lr: float | None = None
     line: int = 0
+    dataset: str | None = None  # the data axis' label (None without a data axis)
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,17 @@ class Sweep:
 
     @property
     def baseline(self) -> str:
-        """Config name of the first optimizer entry (with the first LR and schedule): what others are compared to."""
+        """Config name of the first optimizer entry (with the first LR and schedule) on the first dataset."""
         return self.configs[0].name
+
+    @property
+    def baselines(self) -> dict[str, str]:
+        """Config -> the config it is tested against: the first optimizer entry on the SAME dataset (with a data
+        axis, one baseline per dataset; without one, :attr:`baseline` for all). Statistics never cross datasets."""
+        first: dict[str | None, str] = {}
+        for c in self.configs:
+            first.setdefault(c.dataset, c.name)
+        return {c.name: first[c.dataset] for c in self.configs}
 
     @property
     def tune_metric(self) -> str:
@@ -280,8 +291,8 @@ def _cross_data(where: Where, raw: dict, configs: list[Config]) -> list[Config]:
             raise where.error(("axes", "data", i), f"datasets {datasets[labels[label]]!r} and {d!r} would both be "
                                                    f"named '{label}': list each dataset once")
         labels[label] = i
-    return [Config(f"{label}{DATA_SEP}{c.name}", c.optimizer, {**c.kwargs, "data": d}, c.lr, c.center_lr, c.line)
-            for label, d in zip(labels, datasets) for c in configs]
+    return [Config(f"{label}{DATA_SEP}{c.name}", c.optimizer, {**c.kwargs, "data": d}, c.lr, c.center_lr, c.line,
+                   label) for label, d in zip(labels, datasets) for c in configs]
 
 
 def _configs(where: Where, base: dict, entries: list, lrs: list, schedules: list, budget: Budget, protocol: str,

@@ -91,6 +91,7 @@ class SweepRunner:
         m.protocol = s.protocol
         m.target = {"metric": s.target.metric, "value": s.target.value} if s.target else None
         m.baseline = s.baseline
+        m.baselines = s.baselines
         if s.protocol == "tuned" and m.tuned is None:
             m.tuned = {}
         if s.protocol != "tuned":
@@ -142,13 +143,19 @@ class SweepRunner:
 
     # -------------------------------------------------------------------------------- main loop
 
+    def _range_test_device(self) -> str | None:
+        """Where ``protocol: lrfind`` runs its tests (in this process): the first slot's device ('cpu', a GPU id);
+        None (Ultralytics' choice) for a Ray GPU slot, whose id means nothing here."""
+        place = self.backend.place(0)
+        return place.trial_device if place.device == place.trial_device else ("cpu" if place.device == "cpu" else None)
+
     def run(self) -> None:
         m = self.m
         self._recover_stale()
         if self.sweep.protocol == "lrfind":
             from yolo_gd.ablate.lrfind_stage import run_range_tests
 
-            run_range_tests(self.sweep, m, self.sweep_dir, self.say)
+            run_range_tests(self.sweep, m, self.sweep_dir, self.say, self._range_test_device())
             self._sync(m)
             m.save()
         for t in self._expected(m):

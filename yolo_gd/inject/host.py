@@ -90,6 +90,11 @@ class Host:
         return len(self._t.train_loader)
 
     @property
+    def device(self) -> str:
+        """The torch device training runs on, as text (``cpu``, ``cuda:0``)."""
+        return str(self._t.device)
+
+    @property
     def device_type(self) -> str:
         return self._t.device.type
 
@@ -188,6 +193,44 @@ class Host:
         name = f"ultralytics.utils.callbacks.{module}"
         return any(getattr(f, "__module__", None) == name for fs in self._t.callbacks.values() for f in fs)
 
+    def unaugmented_train_batches(self, images: int, batch: int) -> list[dict]:
+        """The first ``images`` images of the train split as the validator loads them (``mode='val'``: letterboxed,
+        rectangular batches, no augmentation), collated in batches of ``batch``, on the device, images as floats in
+        [0, 1] (the host's ``preprocess_batch`` without its ``multi_scale`` draw). The global RNGs are left as they
+        were."""
+        import random
+
+        import numpy as np
+        import torch
+
+        t = self._t
+        states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+        try:  # building a dataset draws from the global RNGs (Ultralytics' file-speed check samples files)
+            dataset = t.build_dataset(t.data["train"], mode="val", batch=batch)
+            n = min(int(images), len(dataset))
+            out = []
+            for lo in range(0, n, batch):
+                b = dataset.collate_fn([dataset[i] for i in range(lo, min(lo + batch, n))])
+                b = {k: v.to(t.device) if hasattr(v, "to") else v for k, v in b.items()}
+                b["img"] = b["img"].float() / 255
+                out.append(b)
+        finally:  # ... which the training's mosaic draws from next: put them back, so the probe changes nothing
+            random.setstate(states[0])
+            np.random.set_state(states[1])
+            torch.set_rng_state(states[2])
+        return out
+
+    def autocast(self):
+        """The host's forward autocast context (AMP on CUDA, bf16 when asked; a no-op on CPU)."""
+        import torch
+        from ultralytics.utils.torch_utils import autocast
+
+        return autocast(torch.bfloat16 if self._t.args.amp == "bf16" else self._t.amp, device=self._t.device.type)
+
+    def stop_training(self) -> None:
+        """Ask the host to end training after this batch (it checks ``stop`` between batches)."""
+        self._t.stop = True
+
     # -- per-run state ---------------------------------------------------------------------------------------------
     @property
     def run(self):
@@ -264,11 +307,8 @@ class Host:
     def forward_loss(self, batch):
         """The host's forward and loss on a preprocessed ``batch`` (engine/trainer.py 542-552, 8.4.190): its
         autocast, its compile path, ``loss.sum()`` and, under DDP, times the world size. For a second pass."""
-        import torch
-        from ultralytics.utils.torch_utils import autocast
-
         t = self._t
-        with autocast(torch.bfloat16 if t.args.amp == "bf16" else t.amp, device=t.device.type):
+        with self.autocast():
             if t.args.compile:
                 loss, _ = self.bare_model.loss(batch, t.model(batch["img"]))
             else:

@@ -1,4 +1,5 @@
-"""The range test's math, pure: the LR ramp, the smoothed loss, the stop rule and the suggestion rules.
+"""The range test's math, pure: the LR ramp, the smoothed loss, the stop rule, the suggestion rules and the
+confidence rule that decides whether any suggestion is given at all.
 
 The ramp is a schedule (a multiplier of the base LR ``lr_min``): ``lr_k = lr_min * (lr_max / lr_min) ** (k / (n-1))``
 for optimizer steps ``k = 0 .. n-1``, so step 0 trains at ``lr_min`` and step ``n-1`` at ``lr_max``.
@@ -11,6 +12,10 @@ The suggestion rules, computed on the smoothed loss of the steps run:
   fastest per step (``np.gradient``), skipping the first :data:`SKIP_BEGIN` steps and the last one as Lightning does.
 - ``valley`` (fastai's default since 2021): the longest decreasing stretch of the loss, about halfway along it
   (fastai's index: start + span/3 + span/6). Used by yolo_gd: see :data:`RULE` for why.
+
+Every rule returns a point on any curve, noise included. :func:`assess` gives one only when the curve says
+something (see its docstring): otherwise "no reliable suggestion" with the reason (``flat``, ``rising``,
+``too noisy``, ``diverged early``) and what to do.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RULE", "LrRamp", "Smoother", "Suggestion", "diverged", "smooth", "steepest", "suggest", "valley",
-           "min_over_10"]
+__all__ = ["PROBE_BETA", "RULE", "LrRamp", "Smoother", "StopRule", "Suggestion", "Verdict", "assess", "diverged",
+           "min_over_10", "noise_sigma", "smooth", "steepest", "suggest", "valley"]
 
 #: EMA factor of the smoothed loss. fastai and Lightning use 0.98 (an average over ~50 steps) for 100+ steps; at
 #: 100 steps over 6 decades that is 3 decades of lag, so 0.9 (~10 steps, half a decade) keeps the curve in place.
 BETA = 0.9
+#: EMA factor of the probe signal (yolo_gd.inject.probe): it has little point noise, so little smoothing.
+PROBE_BETA = 0.5
 #: Stop when the smoothed loss exceeds this multiple of its minimum (fastai's and Lightning's default, 4).
 DIVERGE_FACTOR = 4.0
 #: Steps skipped at the start by ``steepest`` (Lightning's ``skip_begin``: the EMA is still settling there).
@@ -85,8 +92,41 @@ def smooth(losses: Sequence[float], beta: float = BETA) -> np.ndarray:
 
 
 def diverged(smoothed: float, best: float, factor: float = DIVERGE_FACTOR) -> bool:
-    """The stop rule: the smoothed loss is not finite or exceeds ``factor`` x the best smoothed loss so far."""
+    """The divergence test of one point: not finite, or above ``factor`` x the reference (see :class:`StopRule`)."""
     return not math.isfinite(smoothed) or smoothed > factor * best
+
+
+#: The stop rule's reference is the lowest smoothed value from this point on (the EMA has averaged a few
+#: values by then: a single low batch at the start can no longer be the reference).
+SETTLE = 3
+#: ... and the smoothed loss must stay above ``DIVERGE_FACTOR`` x the reference for this many points in a row.
+PATIENCE = 3
+
+
+class StopRule:
+    """When to end the test: a non-finite loss at once; otherwise when the smoothed loss has stayed above
+    ``factor`` x its reference for ``patience`` points in a row, the reference being the lowest smoothed value
+    from point :data:`SETTLE` on (fastai's and Lightning's rule compares with the minimum so far from the first
+    step, so one low batch early on stops the test: measured, 9 steps at LR 3e-6 on a small set)."""
+
+    def __init__(self, factor: float = DIVERGE_FACTOR, beta: float = BETA, settle: int = SETTLE,
+                 patience: int = PATIENCE):
+        self.factor, self.settle, self.patience = factor, settle, patience
+        self.smoother, self.best, self.count, self.above = Smoother(beta), math.inf, 0, 0
+
+    def update(self, value: float) -> bool:
+        """Feed the next point of the signal; True when the test should stop (it diverged)."""
+        smoothed = self.smoother.update(value)
+        self.count += 1
+        if not math.isfinite(value) or not math.isfinite(smoothed):
+            return True
+        if self.count > self.settle and smoothed > self.factor * self.best:
+            self.above += 1
+        else:
+            self.above = 0
+        if self.count >= self.settle:
+            self.best = min(self.best, smoothed)
+        return self.above >= self.patience
 
 
 def min_over_10(lrs: Sequence[float], smoothed: Sequence[float]) -> float | None:
@@ -138,3 +178,142 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float]) -> Suggestion:
     values = {"min/10": min_over_10(lrs, smoothed), "steepest": steepest(lrs, smoothed),
               "valley": valley(lrs, smoothed)}
     return Suggestion(values[RULE], RULE, {k: v for k, v in values.items() if k != RULE})
+
+
+# ------------------------------------------------------------------------------------------------ confidence
+
+#: A fall counts when it exceeds this many times the uncertainty of (start level - smoothed minimum).
+CLEAR = 4.0
+#: ... and is at least this fraction of the start level. Measured (bench/results/lrfind_signal_cpu.md): the probe
+#: loss of a model trained from scratch wanders by about +-5% while the LR is still too low to matter (its
+#: weights move, the point-to-point noise does not show it), so a fall must be twice that.
+MIN_FALL = 0.10
+#: "too noisy": the uncertainty hides a fall of this fraction of the start level.
+NOISY_FALL = 0.25
+#: Below this many points of the signal, a test that stopped at divergence "diverged early".
+MIN_POINTS = 8
+#: Advice per reason: what the user can do.
+ADVICE = {
+    "flat": "the loss did not move over the ramp: run more steps (steps=), widen the ramp (lr_max=), or tune on a "
+            "grid (protocol: tuned)",
+    "rising": "the loss only rose: the ramp starts above a useful LR: lower lr_min (e.g. 100x), or tune on a grid",
+    "too noisy": "the loss signal's noise hides any fall: use more probe images (probe=), a larger batch, more "
+                 "steps, or tune on a grid",
+    "diverged early": "the loss blew up before it could fall: lower lr_min and lr_max, check clip=, or tune on a grid",
+}
+
+
+def noise_sigma(values: Sequence[float]) -> float:
+    """The point-to-point noise of a curve, robust to its trend and to jumps: the median absolute second difference
+    (a linear trend cancels in it) scaled to a Gaussian's sigma (``/ 0.6745 / sqrt(6)``, since the second difference
+    of white noise has variance ``6 sigma^2``). 0 for fewer than 3 points."""
+    y = np.asarray(values, dtype="float64")
+    y = y[np.isfinite(y)]
+    if len(y) < 3:
+        return 0.0
+    d2 = y[2:] - 2 * y[1:-1] + y[:-2]
+    return float(np.median(np.abs(d2 - np.median(d2))) / 0.6745 / math.sqrt(6))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a range test says: ``lr`` (None: no reliable suggestion) with its ``rule``; otherwise ``reason`` (one of
+    :data:`ADVICE`'s keys) and ``advice``. ``start``, ``lowest`` (smoothed minimum), ``noise`` (sigma of one point)
+    and ``uncertainty`` (of start - lowest) are the numbers the decision used; ``others`` the other rules' LRs."""
+
+    lr: float | None
+    rule: str
+    reason: str | None
+    advice: str | None
+    start: float | None
+    lowest: float | None
+    noise: float | None
+    uncertainty: float | None
+    others: dict
+
+    @property
+    def fall(self) -> float | None:
+        return None if self.start is None or self.lowest is None else self.start - self.lowest
+
+    def text(self) -> str:
+        if self.lr is not None:
+            return f"{self.lr:.3g} ({self.rule})"
+        return f"no reliable suggestion ({self.reason}): {self.advice}"
+
+
+def assess(lrs: Sequence[float], values: Sequence[float], stopped_at_divergence: bool = False,
+           beta: float = BETA, planned: int | None = None) -> Verdict:
+    """The confidence rule on a finished test's signal (``values`` at ``lrs``, in ramp order).
+
+    ``noise`` = :func:`noise_sigma` of the points; the start level is the median of the first ``m = max(3, n/10)``
+    points; the lowest level is the minimum of the EMA-smoothed curve (``beta``) after those points. The uncertainty of their
+    difference is ``sqrt(1.57 sigma^2 / m + sigma_s^2)`` (a median's variance, and the smoothed curve's,
+    ``sigma_s^2 = sigma^2 (1 - beta) / (1 + beta)``). Then, in this order:
+
+    - fewer than 3 points: ``diverged early`` if the test stopped at divergence, else ``flat``;
+    - the fall exceeds :data:`CLEAR` x the uncertainty and :data:`MIN_FALL` of the start, and the smoothed curve
+      stays below the fall's midpoint for at least ``max(3, n/20)`` points in a row (a descent holds over a range
+      of LRs, a dip of a point or two is the weights' wander): a
+      suggestion, the ``valley`` rule on the descent: the smoothed curve from where it has fallen a tenth of the
+      way to its minimum, up to the minimum (not the plateau before it, not what follows it);
+    - the test stopped at divergence with no clear fall before it, in the first half of its ``planned`` points
+      (all of them when not given) or within :data:`MIN_POINTS` points: ``diverged early``; a later stop is judged
+      on the curve before it;
+    - the test ran to its end and the smoothed curve ends more than :data:`CLEAR` x the uncertainty (and
+      :data:`MIN_FALL`) above the start: ``rising``;
+    - :data:`CLEAR` x the uncertainty exceeds :data:`NOISY_FALL` of the start (a fall of a quarter of the loss
+      could not be told from noise): ``too noisy``;
+    - otherwise ``flat``.
+    """
+    x = np.asarray(lrs, dtype="float64")
+    y = np.asarray(values, dtype="float64")
+    ok = np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(y) < 3:
+        return _none("diverged early" if stopped_at_divergence else "flat", None, None, None, None)
+    n = len(y)
+    sigma = noise_sigma(y)
+    m = max(3, n // 10)
+    start = float(np.median(y[:m]))
+    s = smooth(y, beta)
+    i_min = m + int(np.argmin(s[m:])) if n > m else n - 1  # after the start window: a rise from point 0 is no fall
+    lowest = float(s[i_min])
+    unc = math.sqrt(1.57 * sigma**2 / m + sigma**2 * (1 - beta) / (1 + beta))
+    fall = start - lowest
+    values = {"min/10": min_over_10(x, s), "steepest": steepest(x, s), "valley": valley(x, s)}
+    others = {k: v for k, v in values.items() if k != RULE}
+    clear = (fall > CLEAR * unc and fall >= MIN_FALL * abs(start)
+             and _longest_run(s < start - fall / 2) >= max(3, n // 20))
+    lr = None
+    if clear and not (stopped_at_divergence and n < MIN_POINTS):
+        # the descent: from where the smoothed curve has fallen a tenth of the way to its minimum (before that, a
+        # plateau so quiet that it counts as "decreasing" would pull fastai's valley down to the ramp's start)
+        i0 = int(np.argmax(s[: i_min + 1] < start - 0.1 * fall))
+        lr = valley(x[i0: i_min + 1], s[i0: i_min + 1])
+    if lr is not None:
+        return Verdict(lr, RULE, None, None, start, lowest, sigma, unc, others)
+    early = stopped_at_divergence and (planned is None or n < MIN_POINTS or n < planned / 2)
+    return _none(_reason(early, stopped_at_divergence, s[-1] - start, start, unc), start, lowest, sigma, unc,
+                 others)
+
+
+def _reason(early: bool, stopped: bool, rise: float, start: float, unc: float) -> str:
+    """Why there is no suggestion (see :func:`assess`)."""
+    if early:
+        return "diverged early"
+    if not stopped and rise > CLEAR * unc and rise >= MIN_FALL * abs(start):
+        return "rising"  # (a late divergence ends every curve high: it says nothing about the rest)
+    return "too noisy" if CLEAR * unc > NOISY_FALL * abs(start) else "flat"
+
+
+def _longest_run(mask: np.ndarray) -> int:
+    """The longest stretch of consecutive True values."""
+    best = run = 0
+    for x in mask:
+        run = run + 1 if x else 0
+        best = max(best, run)
+    return best
+
+
+def _none(reason: str, start, lowest, sigma, unc, others: dict | None = None) -> Verdict:
+    return Verdict(None, "none", reason, ADVICE[reason], start, lowest, sigma, unc, others or {})

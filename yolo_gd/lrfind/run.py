@@ -1,11 +1,17 @@
 """``lr_find(...)``: the range test as a short injected training of a copy of the model.
 
-The ramp (:class:`~yolo_gd.lrfind.rangetest.LrRamp`) is the schedule, with base LR ``lr_min`` and warmup off; one
-batch is one optimizer step (``nbs = batch``); the clip stays as configured; :class:`RangeStop` sets
-``trainer.stop`` (which Ultralytics checks between batches) after ``steps`` steps or when the smoothed loss
-diverges. The step table is the record: the CSV, the plot and the suggestion are computed from it afterwards.
-The training runs in a temporary folder that is deleted; label caches Ultralytics writes next to the data are
-removed again; a ``YOLO`` object given as the model is deep-copied, so neither it nor its files change.
+The ramp (:class:`~yolo_gd.lrfind.rangetest.LrRamp`) is the schedule, with base LR ``lr_min`` and warmup off (the
+LR warmup and Ultralytics' accumulation ramp: ``warmup_epochs=0``, so every optimizer step accumulates
+``round(nbs / batch)`` batches from the first, as a trial does after its warmup). It trains under the trials'
+conditions: the same ``batch`` and ``nbs``, mosaic as in a trial's first epoch (``mosaic=``), the caller's
+``device`` and ``fraction``. The clip stays as configured.
+
+The signal the decision uses (:class:`RangeMonitor`): by default the loss on a fixed probe set of training images
+(no augmentation; :mod:`yolo_gd.inject.probe`) every ``probe_every`` optimizer steps; with ``probe=0`` the training
+loss averaged over each step's batches. The stop rule (:class:`~yolo_gd.lrfind.rangetest.StopRule`) and the
+confidence rule (:func:`~yolo_gd.lrfind.rangetest.assess`) read that signal; the step table is the record of the
+training loss. The training runs in a temporary folder that is deleted; label caches Ultralytics writes next to
+the data are removed again; a ``YOLO`` object given as the model is deep-copied, so neither it nor its files change.
 """
 
 from __future__ import annotations
@@ -15,14 +21,15 @@ import math
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from yolo_gd.errors import UserError
-from yolo_gd.lrfind.rangetest import DIVERGE_FACTOR, LrRamp, Smoother, Suggestion, diverged
+from yolo_gd.lrfind.rangetest import BETA, DIVERGE_FACTOR, PROBE_BETA, LrRamp, StopRule, Verdict
 
-__all__ = ["LrFindResult", "RangeStop", "lr_find", "DEFAULT_STEPS", "DEFAULT_LR_MIN", "DEFAULT_LR_MAX"]
+__all__ = ["LrFindResult", "RangeMonitor", "lr_find", "DEFAULT_STEPS", "DEFAULT_LR_MIN", "DEFAULT_LR_MAX",
+           "DEFAULT_PROBE", "DEFAULT_PROBE_EVERY"]
 
 #: Lightning's default number of steps (fastai's too): enough for ~17 points per decade over 6 decades.
 DEFAULT_STEPS = 100
@@ -31,30 +38,46 @@ MAX_STEPS = 500
 #: Lightning's range is 1e-8..1, fastai's 1e-7..10; 1e-6..1 covers every registry optimizer's default (Lion 1e-4
 #: .. sfsgd 0.1) with two decades of margin below and the divergence stop above.
 DEFAULT_LR_MIN, DEFAULT_LR_MAX = 1e-6, 1.0
+#: Probe images and how often (optimizer steps) their loss is taken: chosen from bench/results/lrfind_signal_cpu.md.
+DEFAULT_PROBE, DEFAULT_PROBE_EVERY = 32, 1
 #: Optimizers that adapt their own step size and take ``lr`` as a multiplier near 1: ramping it measures nothing
 #: a user would set (Prodigy, D-Adaptation, DoG, Mechanic).
 LR_FREE = frozenset({"prodigy", "dadaptadam", "dadaptsgd", "dadaptadagrad", "dadaptlion", "dadaptadan", "dog",
                      "ldog", "pdog", "mechanic"})
-#: Keys the range test sets itself (the ramp is the schedule and the LR; one step per batch; no warmup).
-OWN_KEYS = ("schedule", "schedule_kwargs", "lr", "lr0", "warmup", "warmup_epochs", "epochs", "nbs", "time", "resume")
+#: Keys the range test sets itself (the ramp is the schedule and the LR; no warmup; mosaic from ``mosaic=``).
+OWN_KEYS = ("schedule", "schedule_kwargs", "lr", "lr0", "warmup", "warmup_epochs", "epochs", "time", "resume",
+            "close_mosaic")
 
 
 @dataclass(frozen=True)
 class LrFindResult:
     out: Path
-    suggestion: Suggestion
+    suggestion: Verdict
     steps: int  # optimizer steps run
     stopped_early: bool  # the divergence stop ended the test before ``steps``
     seconds: float
     csv: Path
     plot: Path | None
+    conditions: dict = field(default_factory=dict)  # what the test actually ran with (see lr_find)
 
     def summary(self) -> str:
-        lr = f"{self.suggestion.lr:.3g}" if self.suggestion.lr is not None else "none (the loss never fell)"
         others = ", ".join(f"{k} {v:.3g}" if v is not None else f"{k} -" for k, v in self.suggestion.others.items())
         stop = "stopped at divergence" if self.stopped_early else "ran the full ramp"
-        return (f"yolo-gd lrfind: suggested lr {lr} (rule {self.suggestion.rule}; {others}); {self.steps} steps, "
-                f"{stop}, {self.seconds:.0f} s\n  csv: {self.csv}\n  plot: {self.plot}")
+        lr = self.suggestion.text() if self.suggestion.lr is None else f"suggested lr {self.suggestion.text()}"
+        return (f"yolo-gd lrfind: {lr}; other rules: {others or '-'}; {self.steps} steps, {stop}, "
+                f"{self.seconds:.0f} s\n  conditions: {conditions_text(self.conditions)}\n  csv: {self.csv}\n"
+                f"  plot: {self.plot}")
+
+
+def conditions_text(c: dict) -> str:
+    """One line: the ramp, the steps and the training conditions a test ran with."""
+    if not c:
+        return "-"
+    mosaic = "mosaic on (as a trial's first epoch)" if c.get("mosaic") else "mosaic closed (as in the trial)"
+    return (f"LR {c['lr_min']:.3g} to {c['lr_max']:.3g} over {c['steps_planned']} optimizer steps "
+            f"({c.get('steps_run', '-')} run); batch {c['batch']}, nbs {c['nbs']} (accumulate {c['accumulate']}); "
+            f"{mosaic}; imgsz {c.get('imgsz', '-')}; fraction {c.get('fraction', 1.0)}; device {c.get('device', '-')}; "
+            f"signal: {c.get('signal', '-')}")
 
 
 def _loss_sum(items) -> float:
@@ -63,23 +86,57 @@ def _loss_sum(items) -> float:
     return float(sum(float(v.detach().float().sum()) for v in values))
 
 
-class RangeStop:
-    """``on_train_batch_end``: smooth the batch's loss; set ``trainer.stop`` after ``steps`` or at divergence."""
+class RangeMonitor:
+    """The test's callbacks: builds the probe set at ``on_train_start``; at ``on_train_batch_end`` after each
+    optimizer step takes the signal's next point (the probe's loss every ``every`` steps, or with ``probe=0`` the
+    mean training loss of the step's batches), feeds the stop rule, and stops the host after ``steps`` steps or at
+    divergence. ``points`` are ``(step, lr, value)``."""
 
-    def __init__(self, steps: int, factor: float = DIVERGE_FACTOR):
-        self.steps, self.factor = steps, factor
-        self.smoother, self.best, self.count, self.diverged = Smoother(), math.inf, 0, False
+    def __init__(self, steps: int, ramp: LrRamp, probe: int = DEFAULT_PROBE, every: int = DEFAULT_PROBE_EVERY,
+                 batch: int = 16, factor: float = DIVERGE_FACTOR):
+        self.steps, self.ramp, self.probe_images, self.every, self.batch = steps, ramp, probe, every, batch
+        self.rule = StopRule(factor, beta=PROBE_BETA if probe else BETA)
+        self.points: list[tuple[int, float, float]] = []
+        self.window: list[float] = []
+        self.probe, self.seen, self.diverged, self.device = None, 0, False, None
+
+    def on_train_start(self, trainer) -> None:
+        from yolo_gd.inject.host import Host
+        from yolo_gd.inject.probe import ProbeSet
+
+        host = Host(trainer)
+        self.device = host.device
+        if self.probe_images:
+            self.probe = ProbeSet(host, self.probe_images, self.batch)
 
     def on_train_batch_end(self, trainer) -> None:
-        loss = _loss_sum(trainer.loss_items)
-        smoothed = self.smoother.update(loss)
-        self.count += 1
-        if self.count > 1 and diverged(smoothed, self.best, self.factor):
-            self.diverged = True
-            trainer.stop = True
-        self.best = min(self.best, smoothed) if math.isfinite(smoothed) else self.best
-        if self.count >= self.steps:
-            trainer.stop = True
+        from yolo_gd.inject.host import Host
+
+        host = Host(trainer)
+        self.window.append(_loss_sum(host.loss_items))
+        done = host.run.counters.steps
+        if done == self.seen:
+            return  # accumulating: no optimizer step at this batch
+        self.seen, k = done, done - 1
+        value = None
+        if self.probe is None:
+            value = sum(self.window) / len(self.window)
+        elif k % self.every == 0 or done >= self.steps:
+            value = self.probe.loss(host)
+        self.window = []
+        if value is not None:
+            self.points.append((k, self.ramp.lr(k), value))
+            if self.rule.update(value):
+                self.diverged = True
+                host.stop_training()
+        if done >= self.steps:
+            host.stop_training()
+
+    def signal(self) -> str:
+        if self.probe is not None:
+            return (f"loss on {self.probe.images} fixed train images (no augmentation, BN batch statistics, running "
+                    f"statistics untouched) every {self.every} steps")
+        return "training loss averaged over each step's batches"
 
 
 def check_optimizer(optimizer: Any) -> None:
@@ -99,8 +156,8 @@ def check_optimizer(optimizer: Any) -> None:
 def _check_keys(kwargs: dict, steps: int, lr_min: float, lr_max: float) -> None:
     own = sorted(set(kwargs) & set(OWN_KEYS))
     if own:
-        raise UserError(f"lrfind sets {own[0]}= itself (the LR ramps from lr_min to lr_max with no warmup, one batch "
-                        f"per step): drop it, or use lr_min=/lr_max=/steps=", key=own[0])
+        raise UserError(f"lrfind sets {own[0]}= itself (the LR ramps from lr_min to lr_max with no warmup; mosaic "
+                        f"follows mosaic=): drop it, or use lr_min=/lr_max=/steps=/mosaic=", key=own[0])
     if not isinstance(steps, int) or isinstance(steps, bool) or not 2 <= steps <= MAX_STEPS:
         raise UserError(f"lrfind steps={steps}: give an integer in [2, {MAX_STEPS}] (default {DEFAULT_STEPS})",
                         key="steps")
@@ -114,7 +171,7 @@ def _caches(data_yaml: Path) -> set[Path]:
     return set(data_yaml.parent.rglob("*.cache"))
 
 
-def _train_copy(model: Any, given: dict, stop: RangeStop, tmp: Path) -> Path:
+def _train_copy(model: Any, given: dict, monitor: RangeMonitor, tmp: Path) -> Path:
     """Train a copy of ``model`` with ``given`` (yolo_gd's and Ultralytics' keys); the run's save dir."""
     from ultralytics.utils import callbacks
 
@@ -132,28 +189,71 @@ def _train_copy(model: Any, given: dict, stop: RangeStop, tmp: Path) -> Path:
         yolo.__dict__.pop("train", None)
     options = dict(plan.options)
     attach(yolo, options.pop("optimizer"), **options)
-    yolo.add_callback("on_train_batch_end", stop.on_train_batch_end)
+    yolo.add_callback("on_train_start", monitor.on_train_start)
+    yolo.add_callback("on_train_batch_end", monitor.on_train_batch_end)
     yolo.train(**{**plan.ultralytics, "project": str(tmp), "name": "run", "exist_ok": True})
     return Path(yolo.trainer.save_dir)
 
 
-def _epochs(data: Any, batch: int, steps: int) -> int:
-    """Epochs that hold ``steps`` batches of ``batch`` images (Ultralytics keeps a short last batch)."""
+def _train_images(data: Any, fraction: Any) -> int:
+    """Train images the trainer will use: the split's, cut by ``fraction`` as Ultralytics cuts it (a ratio or an
+    image count)."""
+    from ultralytics.data.utils import get_split_fraction
+
     from yolo_gd.datasets.check import check_dataset, resolve_data
 
     images = check_dataset(resolve_data(data)).splits["train"].images
-    return math.ceil(steps / math.ceil(images / batch))
+    f = get_split_fraction(fraction, "train")
+    count = f if isinstance(f, int) else max(1, round(images * f))
+    return min(count, images)
+
+
+def _epochs(images: int, batch: int, batches: int) -> int:
+    """Epochs that hold ``batches`` batches of ``batch`` images (Ultralytics keeps a short last batch)."""
+    return math.ceil(batches / math.ceil(images / batch))
+
+
+def _ultralytics_nbs() -> int:
+    """Ultralytics' default nominal batch size (64): what ``yolo-gd train`` accumulates to when nbs= is not given."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    return int(DEFAULT_CFG_DICT["nbs"])
+
+
+def _check_run(batch: Any, nbs: Any, probe: Any, probe_every: Any, mosaic: Any) -> None:
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    if not whole(batch) or batch < 1:
+        raise UserError(f"lrfind batch={batch}: give a whole number of images >= 1 (auto batch sizes change the "
+                        f"steps per epoch)", key="batch")
+    if not whole(nbs) or nbs < 1:
+        raise UserError(f"lrfind nbs={nbs}: give the nominal batch size you train with, a whole number >= 1 "
+                        f"(default: Ultralytics' 64)", key="nbs")
+    if not whole(probe) or probe < 0:
+        raise UserError(f"lrfind probe={probe}: give the number of fixed train images whose loss is the signal "
+                        f"(default {DEFAULT_PROBE}), or 0 for the training loss", key="probe")
+    if not whole(probe_every) or probe_every < 1:
+        raise UserError(f"lrfind probe_every={probe_every}: give a whole number of steps >= 1 (default "
+                        f"{DEFAULT_PROBE_EVERY})", key="probe_every")
+    if not isinstance(mosaic, bool):
+        raise UserError(f"lrfind mosaic={mosaic}: give true (as a trial's first epoch) or false (as a trial whose "
+                        f"close_mosaic covers all its epochs)", key="mosaic")
 
 
 def lr_find(model: Any = "yolo11n.yaml", data: Any = "shapes", optimizer: Any = None, *, lr_min: float = DEFAULT_LR_MIN,
             lr_max: float = DEFAULT_LR_MAX, steps: int = DEFAULT_STEPS, out: Any = None, batch: int = 16,
-            **kwargs) -> LrFindResult:
+            nbs: int | None = None, mosaic: bool = True, probe: int = DEFAULT_PROBE,
+            probe_every: int = DEFAULT_PROBE_EVERY, **kwargs) -> LrFindResult:
     """Run the LR range test of ``optimizer`` on a copy of ``model`` trained on ``data``'s train split.
 
-    The LR rises exponentially from ``lr_min`` (step 0) to ``lr_max`` (step ``steps - 1``); the test stops early
-    when the smoothed loss exceeds 4x its minimum. Other keys (``imgsz``, ``clip``, ``momentum``, ``device`` ...)
-    go to the training as in :func:`yolo_gd.train`. Writes ``out`` (default ``runs/lrfind/<optimizer>``):
-    ``lrfind.csv``, ``lrfind.png``, ``steps.parquet`` (the step table) and ``suggestion.json``.
+    The LR rises exponentially from ``lr_min`` (step 0) to ``lr_max`` (step ``steps - 1``), one optimizer step per
+    ``round(nbs / batch)`` batches (``nbs`` default: Ultralytics' 64, as ``yolo-gd train`` with the same keys would
+    accumulate; pass the nbs you train with), with mosaic on (``mosaic=False``: closed, as in a
+    trial whose ``close_mosaic`` covers all its epochs). The signal is the loss on ``probe`` fixed train images
+    every ``probe_every`` steps (``probe=0``: the training loss); the test stops when its smoothed value stays above
+    4x its reference, and suggests an LR only when the signal clearly fell (:func:`~yolo_gd.lrfind.rangetest.assess`).
+    Other keys (``imgsz``, ``clip``, ``momentum``, ``device``, ``fraction`` ...) go to the training as in
+    :func:`yolo_gd.train`. Writes ``out`` (default ``runs/lrfind/<optimizer>``): ``lrfind.csv``, ``lrfind.png``,
+    ``steps.parquet`` (the step table) and ``suggestion.json``.
     """
     from yolo_gd.datasets.check import resolve_data
     from yolo_gd.lrfind.output import write_outputs
@@ -161,25 +261,33 @@ def lr_find(model: Any = "yolo11n.yaml", data: Any = "shapes", optimizer: Any = 
 
     check_optimizer(optimizer)
     _check_keys(kwargs, steps, lr_min, lr_max)
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise UserError(f"lrfind batch={batch}: give a whole number of images >= 1 (auto batch sizes change the "
-                        f"steps per epoch)", key="batch")
+    nbs = _ultralytics_nbs() if nbs is None else nbs
+    _check_run(batch, nbs, probe, probe_every, mosaic)
     out = Path(out) if out is not None else Path.cwd() / "runs" / "lrfind" / str(optimizer).replace(":", "_")
     data_yaml = resolve_data(data)
     before = _caches(data_yaml)
-    given = {**kwargs, "data": data, "optimizer": optimizer, "batch": batch, "nbs": batch, "lr": lr_min,
-             "schedule": LrRamp(float(lr_min), float(lr_max), steps), "warmup": 0,
-             "epochs": _epochs(data, batch, steps), "val": False, "plots": False, "telemetry": "basic"}
-    stop = RangeStop(steps)
+    accumulate = max(round(nbs / batch), 1)
+    epochs = _epochs(_train_images(data, kwargs.get("fraction", 1.0)), batch, steps * accumulate)
+    ramp = LrRamp(float(lr_min), float(lr_max), steps)
+    given = {**kwargs, "data": data, "optimizer": optimizer, "batch": batch, "nbs": nbs, "lr": lr_min,
+             "schedule": ramp, "warmup": 0, "warmup_epochs": 0, "epochs": epochs,
+             "close_mosaic": 0 if mosaic else epochs, "val": False, "plots": False, "telemetry": "basic"}
+    monitor = RangeMonitor(steps, ramp, probe, probe_every, batch)
     tmp = Path(tempfile.mkdtemp(prefix="yolo_gd_lrfind_"))
     t0 = time.perf_counter()
     try:
-        table = read_steps(_train_copy(model, given, stop, tmp), latest_only=True)
+        table = read_steps(_train_copy(model, given, monitor, tmp), latest_only=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         for path in _caches(data_yaml) - before:
             path.unlink(missing_ok=True)
     seconds = time.perf_counter() - t0
     table = table[table["step"] < steps]  # a step after the stop flag (none expected) is not part of the ramp
-    suggestion, csv, plot = write_outputs(table, out, str(optimizer), seconds, stop.diverged)
-    return LrFindResult(out, suggestion, len(table), stop.diverged, seconds, csv, plot)
+    conditions = {"lr_min": float(lr_min), "lr_max": float(lr_max), "steps_planned": steps, "steps_run": len(table),
+                  "batch": batch, "nbs": nbs, "accumulate": accumulate, "mosaic": mosaic,
+                  "imgsz": kwargs.get("imgsz", 640), "fraction": kwargs.get("fraction", 1.0),
+                  "device": monitor.device, "signal": monitor.signal(), "probe": probe, "probe_every": probe_every,
+                  "points_planned": math.ceil(steps / probe_every) if probe else steps}
+    verdict, csv, plot = write_outputs(table, monitor.points, out, str(optimizer), seconds, monitor.diverged,
+                                       conditions)
+    return LrFindResult(out, verdict, len(table), monitor.diverged, seconds, csv, plot, conditions)

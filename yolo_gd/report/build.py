@@ -64,7 +64,7 @@ def build_report(sweep_dir: str | os.PathLike) -> ReportPaths:
     configs = config_order(manifest, trials)
     target = manifest.get("target") or None
     tdf = trials_table(trials, target)
-    summary = summary_table(trials, tdf, configs, manifest.get("baseline"), target)
+    summary = summary_table(trials, tdf, configs, manifest.get("baseline"), target, manifest.get("baselines"))
     tables = _write_tables(out, summary, tdf)
     plots = plot_sweep(trials, configs, out, target)
 
@@ -73,7 +73,7 @@ def build_report(sweep_dir: str | os.PathLike) -> ReportPaths:
     blocks: list[tuple] = [("h1", title), ("p", f"Sweep `{name}` in `{sweep_dir}`.")]
     blocks += protocol_blocks(manifest, configs, trials)
     blocks += summary_blocks(summary, target, equal_share(trials, manifest.get("cpus")))
-    blocks += profile_blocks(summary)  # only with a data axis
+    blocks += profile_blocks(summary, tdf, target)  # only with a data axis
     blocks += trial_blocks(tdf)
     blocks += doctor_blocks(trials)
     if plots:
@@ -90,7 +90,7 @@ def format_summary(summary_df: pd.DataFrame) -> str:
     """A fixed-width text table for the terminal: a header line, then one line per config.
 
     Columns: config, seeds, final mAP50-95 mean ± std, its 95% CI (or "1 seed: no CI"), time to target, images/s,
-    p vs baseline; ``*`` marks the best config, ``!`` a config with a trial on a shared device.
+    p vs the baseline on the same dataset; ``*`` marks the best config (of each dataset), ``!`` a config with a trial on a shared device.
     """
     header = ["config (*best !shared device)", "n", "mAP50-95", "95% CI", "to target (s)", "img/s", "p vs base"]
     lines = []

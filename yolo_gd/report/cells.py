@@ -41,13 +41,15 @@ def short_reason(reason, state: str) -> str:
     return cut(lines[0]) + (f" … {cut(lines[-1])}" if len(lines) > 1 else "")
 
 
-def p_cell(row: dict, base_n: int) -> str:
-    """p vs baseline, or why there is none."""
+def p_cell(row: dict, base_n: int = 0) -> str:
+    """p vs the row's baseline, or why there is none (``base_n``: the baseline's seeds when the row does not
+    carry ``baseline_n``, as in a summary.csv written before datasets had their own baselines)."""
     if row.get("baseline"):
         return "baseline"
     if finite([row.get("p_vs_baseline")]):
         return p_text(row["p_vs_baseline"])
-    if (row.get("n") or 0) < 2 or base_n < 2:
+    own = finite([row.get("baseline_n")])
+    if (row.get("n") or 0) < 2 or (int(own[0]) if own else base_n) < 2:
         return "n/a: < 2 seeds"
     return "n/a: no variance"
 

@@ -13,28 +13,43 @@ __all__ = ["doctor_blocks", "lrfind_blocks"]
 
 
 def lrfind_blocks(manifest: dict) -> list[tuple]:
-    """The range tests of a ``protocol: lrfind`` sweep: what each config got, by which rule, at what cost."""
+    """The range tests of a ``protocol: lrfind`` sweep: what each config got (a suggestion, or the entry's LR and
+    why), the ramp, steps and conditions each test actually ran with, and its cost."""
+    from yolo_gd.lrfind.run import conditions_text
+
     tests = manifest.get("lrfind") or {}
     if not tests:
         return [("p", "Protocol `lrfind`, but no range test has finished yet.")]
-    rows, imgs = [], []
+    rows, imgs, conds, fallbacks = [], [], [], []
     for c, v in tests.items():
         others = ", ".join(f"{k} {x:.3g}" if x is not None else f"{k} {DASH}" for k, x in (v.get("others") or {}).items())
         lr = v.get("lr")
-        rows.append([c, f"{lr:.3g}" if lr is not None else DASH, str(v.get("rule")), others or DASH,
+        got = "suggested" if v.get("suggested") is not None else f"fallback ({v.get('reason') or 'no suggestion'})"
+        rows.append([c, f"{lr:.3g}" if lr is not None else DASH, got, str(v.get("rule")), others or DASH,
                      str(v.get("steps", DASH)), f"{float(v.get('seconds') or 0):.0f}",
                      "yes" if v.get("stopped_at_divergence") else "no"])
+        if v.get("suggested") is None:
+            fallbacks.append(f"`{c}`: no reliable suggestion ({v.get('reason') or 'none'}), so it trained at the "
+                             f"entry's own LR" + (f"; to do: {v['advice']}" if v.get("advice") else "") + ".")
+        conds.append(f"`{c}`: {conditions_text(v.get('conditions') or {})}"
+                     if v.get("conditions") else f"`{c}`: not recorded (a sweep started before conditions were kept)")
         if v.get("plot") and Path(v["plot"]).exists():
             imgs.append(("img", Path(v["plot"]), f"LR range test of {c}"))
     steps = sum(int(v.get("steps") or 0) for v in tests.values())
     seconds = sum(float(v.get("seconds") or 0) for v in tests.values())
-    blocks = [("p", f"Protocol `lrfind`: each config's LR came from an LR range test on the `train` split (LR "
-                    f"rising exponentially from 1e-6 to 1 over at most 100 optimizer steps, stopped when the smoothed "
-                    f"loss passed 4x its minimum; the rule that picked each LR is in the table), then every seed "
-                    f"trained at that LR. Cost: {steps} optimizer steps and {seconds:.0f} s in all. All metrics "
-                    f"are on the validation split (Ultralytics' results.csv).")]
-    blocks.append(("table", Table(["config", "LR used", "rule", "other rules", "steps", "seconds", "diverged"],
-                                  rows)))
+    blocks = [("p", f"Protocol `lrfind`: each config's LR came from an LR range test on the `train` split (the LR "
+                    f"rising exponentially, one optimizer step at a time, under the conditions listed below), then "
+                    f"every seed trained at that LR. A test suggests an LR only where its loss signal clearly fell "
+                    f"(by more than its measured noise); otherwise the config kept the entry's own LR and the table "
+                    f"says why. Cost: {steps} optimizer steps and {seconds:.0f} s in all. All metrics are on the "
+                    f"validation split (Ultralytics' results.csv).")]
+    blocks.append(("table", Table(["config", "LR used", "from", "rule", "other rules", "steps", "seconds",
+                                   "diverged"], rows)))
+    if fallbacks:
+        blocks.append(("p", "**No reliable suggestion** (the entry's LR was used):"))
+        blocks.append(("ul", fallbacks))
+    blocks.append(("p", "Conditions each range test ran with (ramp, steps, batch, nbs, mosaic, device, signal):"))
+    blocks.append(("ul", conds))
     return blocks + imgs
 
 

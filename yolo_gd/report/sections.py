@@ -97,13 +97,13 @@ def protocol_blocks(manifest: dict, configs: list[str], trials: list[TrialResult
                             "(Ultralytics' results.csv)."))
     blocks.append(("p", "Statistics use the main-stage trials that finished; mean ± sample std (ddof 1) over "
                         "seeds, 95% CI of the mean from Student's t; p: Welch's two-sided t-test of final "
-                        "mAP50-95 against the baseline (needs ≥ 2 seeds on both sides)."))
+                        "mAP50-95 against the baseline on the same dataset (needs ≥ 2 seeds on both sides)."))
     return blocks
 
 
 def summary_blocks(summary: pd.DataFrame, target: dict | None, share: str | None = None) -> list[tuple]:
     rows = summary.to_dict("records")
-    base_n = next((r["n"] for r in rows if r.get("baseline")), 0)
+    base_n = next((r["n"] for r in rows if r.get("baseline")), 0)  # summaries without baseline_n
     notes = []
     acc, speed, marked = [], [], set()
     for i, r in enumerate(rows):
@@ -134,15 +134,7 @@ def summary_blocks(summary: pd.DataFrame, target: dict | None, share: str | None
             notes.append(f"`{r['config']}`: at least one trial shared its device with another trial, so its time "
                          "to target and images/s are not comparable with the other configs.")
     blocks: list[tuple] = [("h2", "Results")]
-    best = [r for r in rows if r.get("best")]
-    if best:
-        b = best[0]
-        line = (f"Best config: **{b['config']}**, final mAP50-95 {mean_std(b, 'final_map50_95', 3)} over "
-                f"{b['n']} seed{'s' if b['n'] != 1 else ''}")
-        if not b.get("baseline"):
-            line += (f"; vs baseline p = {p_text(b.get('p_vs_baseline'))} (Welch)" if finite([b.get("p_vs_baseline")])
-                     else "; no test against the baseline (needs ≥ 2 seeds on both sides)")
-        blocks.append(("p", line + "."))
+    blocks += _best_blocks([r for r in rows if r.get("best")])
     blocks.append(("h3", "Accuracy (validation split)"))
     blocks.append(("table", Table(
         ["config", "seeds", "final mAP50-95 mean ± std", "95% CI", "best-epoch mAP50-95", "final mAP50",
@@ -157,6 +149,24 @@ def summary_blocks(summary: pd.DataFrame, target: dict | None, share: str | None
     if share:
         blocks.append(("p", f"**Side by side, equal share.** {share}"))
     blocks.append(("p", "Every metric's mean, std, n and CI is in `summary.csv`; per-trial numbers in `trials.csv`."))
+    return blocks
+
+
+def _best_blocks(best: list[dict]) -> list[tuple]:
+    """One sentence per best config (one per dataset with a data axis), with its test against its own baseline."""
+    blocks: list[tuple] = []
+    for b in best:
+        where = f" on `{b['dataset']}`" if len(best) > 1 and b.get("dataset") else ""
+        line = (f"Best config{where}: **{b['config']}**, final mAP50-95 {mean_std(b, 'final_map50_95', 3)} over "
+                f"{b['n']} seed{'s' if b['n'] != 1 else ''}")
+        if not b.get("baseline"):
+            vs = f"`{b['baseline_config']}`" if b.get("baseline_config") else "baseline"
+            line += (f"; vs {vs} p = {p_text(b.get('p_vs_baseline'))} (Welch)" if finite([b.get("p_vs_baseline")])
+                     else f"; no test against {vs} (needs ≥ 2 seeds on both sides)")
+        blocks.append(("p", line + "."))
+    if len(best) > 1:
+        blocks.append(("p", "Each dataset has its own baseline (the first optimizer entry on it): every test, interval "
+                            "and \"best\" above is within one dataset; across datasets see the performance profile."))
     return blocks
 
 

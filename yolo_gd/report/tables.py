@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from yolo_gd.ablate.manifest import read_manifest
+from yolo_gd.ablate.naming import baselines_by_dataset, split_config
 from yolo_gd.report.stats import finite, summarize, target_hit, welch
 from yolo_gd.telemetry.sinks import read_steps
 
@@ -258,26 +259,34 @@ def trials_table(trials: list[TrialResult], target: dict | None) -> pd.DataFrame
 
 
 def summary_table(trials: list[TrialResult], trials_df: pd.DataFrame, configs: list[str], baseline: str | None,
-                  target: dict | None = None) -> pd.DataFrame:
+                  target: dict | None = None, baselines: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per config over its used trials (main stage, done): for each of :data:`SUMMARY_METRICS`
-    ``<m>_n``, ``_mean``, ``_std``, ``_ci_low``, ``_ci_high``; Welch's test of final mAP50-95 against the baseline
-    (``t_vs_baseline``, ``p_vs_baseline``); ``best`` (highest mean final mAP50-95); ``shared_device`` (some used
-    trial shared its device: time-to-target and images/s not comparable); ``target_reached`` (trials reaching the
-    target, when one is set); ``failed`` (main-stage trials that failed) and ``unfinished``.
+    ``<m>_n``, ``_mean``, ``_std``, ``_ci_low``, ``_ci_high``; Welch's test of final mAP50-95 against the config's
+    baseline (``t_vs_baseline``, ``p_vs_baseline``); ``best`` (highest mean final mAP50-95); ``shared_device`` (some
+    used trial shared its device: time-to-target and images/s not comparable); ``target_reached`` (trials reaching
+    the target, when one is set); ``failed`` (main-stage trials that failed) and ``unfinished``.
+
+    Within one dataset only: ``baselines`` maps each config to the config it is tested against (the manifest's,
+    else :func:`~yolo_gd.ablate.naming.baselines_by_dataset` from the names); ``dataset`` and ``baseline_config``
+    say which, ``baseline`` marks each dataset's own baseline and ``best`` is one config per dataset.
     """
     used = {t.name for t in trials if t.used}
     main = trials_df[trials_df["stage"] == "main"]
     per = {c: main[(main["config"] == c) & main["trial"].isin(used)] for c in configs}
-    base_vals = per[baseline]["final_map50_95"].tolist() if baseline in per else []
+    derived = baselines_by_dataset(configs, baseline)
+    against = {c: (baselines or {}).get(c, derived.get(c)) for c in configs}
     rows = []
     for c in configs:
         d = per[c]
         allc = main[main["config"] == c]
+        base = against[c]
         row = {
             "config": c,
+            "dataset": split_config(c)[0],
+            "baseline_config": base,
             "n": len(d),
             "seeds": " ".join(str(s) for s in sorted(x for x in d["seed"] if x is not None)),
-            "baseline": c == baseline,
+            "baseline": c == base,
             "failed": int((allc["state"] == "failed").sum()),
             "unfinished": int((~allc["state"].isin(["done", "failed"])).sum()),
             "shared_device": bool(d["shared_device"].any()) if len(d) else False,
@@ -287,14 +296,26 @@ def summary_table(trials: list[TrialResult], trials_df: pd.DataFrame, configs: l
             s = summarize(d[m].tolist())
             row.update({f"{m}_n": s.n, f"{m}_mean": s.mean, f"{m}_std": s.std, f"{m}_ci_low": s.ci_low,
                         f"{m}_ci_high": s.ci_high})
-        test = welch(d["final_map50_95"].tolist(), base_vals) if c != baseline else None
+        base_vals = per[base]["final_map50_95"].tolist() if base in per else []
+        test = welch(d["final_map50_95"].tolist(), base_vals) if c != base else None
         row["t_vs_baseline"], row["p_vs_baseline"] = test if test else (None, None)
+        row["baseline_n"] = len(per[base]) if base in per else 0
         rows.append(row)
     df = pd.DataFrame(rows).astype(object) if rows else pd.DataFrame(columns=["config", "n", "best"])
-    means = [(r["final_map50_95_mean"], i) for i, r in enumerate(rows) if r["final_map50_95_mean"] is not None]
-    best = max(means, key=lambda mi: mi[0])[1] if means else None  # a tie: the first listed
-    df["best"] = [i == best for i in range(len(rows))]
+    df["best"] = _best_per_group(rows)
     return df.where(df.notna(), None)
+
+
+def _best_per_group(rows: list[dict]) -> list[bool]:
+    """The config with the highest mean final mAP50-95 among those sharing a baseline (one dataset); a tie: the
+    first listed."""
+    best: dict[str | None, tuple[float, int]] = {}
+    for i, r in enumerate(rows):
+        m = r["final_map50_95_mean"]
+        if m is not None and (r["baseline_config"] not in best or m > best[r["baseline_config"]][0]):
+            best[r["baseline_config"]] = (m, i)
+    winners = {i for _, i in best.values()}
+    return [i in winners for i in range(len(rows))]
 
 
 def equal_share(trials: list[TrialResult], cpus: int | None) -> str | None:

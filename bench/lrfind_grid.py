@@ -1,0 +1,104 @@
+"""Does the range test's verdict hold? Range tests, then a grid of short full trainings around each verdict.
+
+One setting: the default shapes set (``data: shapes``: 256 train + 64 val generated images) from scratch with
+yolo11n.yaml at 128 px, batch 8, nbs 8, a tiny budget of ``--epochs`` epochs (mosaic closed throughout, as
+Ultralytics' close_mosaic=10 does for runs of 10 epochs or fewer), seeds 0 and 1. Per optimizer (SGD, AdamW):
+
+1. the range test under the trials' conditions (yolo_gd.ablate.lrfind_stage.range_test_kwargs, as
+   ``protocol: lrfind`` would run it);
+2. a centre: the suggestion, or the optimizer's registry default when there is none (what the sweep falls back to);
+3. 4 LRs a factor 3 apart around it (centre x 3^-1.5, 3^-0.5, 3^0.5, 3^1.5), each trained with both seeds by the
+   ablation runner (2 trials side by side), scored by final mAP50-95 on the val split.
+
+    PYTHONPATH=$PWD python bench/lrfind_grid.py --out bench/results/lrfind_grid_shapes_cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402,F401  (offline env before Ultralytics is imported)
+
+FACTORS = (3**-1.5, 3**-0.5, 3**0.5, 3**1.5)
+BASE = {"model": "yolo11n.yaml", "data": "shapes", "imgsz": 128, "batch": 8, "nbs": 8, "workers": 0}
+
+
+def range_test(optimizer: str, epochs: int, out: Path) -> dict:
+    from yolo_gd.ablate.lrfind_stage import range_test_kwargs
+    from yolo_gd.ablate.spec import Config
+    from yolo_gd.lrfind.run import lr_find
+    from yolo_gd.optim.registry import resolve_optimizer
+
+    config = Config(optimizer, optimizer, {**BASE, "optimizer": optimizer})
+    kw = range_test_kwargs(config, 0, epochs, "cpu")
+    res = lr_find(out=out / f"lrfind_{optimizer}", **kw)
+    v = res.suggestion
+    centre = v.lr if v.lr is not None else resolve_optimizer(optimizer).default_lr
+    return {"optimizer": optimizer, "suggested": v.lr, "reason": v.reason, "verdict": v.text(), "centre": centre,
+            "seconds": round(res.seconds, 1), "steps": res.steps, "conditions": res.conditions,
+            "fall": v.fall, "start": v.start, "uncertainty": v.uncertainty}
+
+
+def grid_spec(tests: list[dict], epochs: int) -> str:
+    entries = []
+    for t in tests:
+        for f in FACTORS:
+            lr = float(f"{t['centre'] * f:.3g}")
+            entries.append(f"    - {{name: {t['optimizer']}, lr: {lr}, label: {t['optimizer']}-lr{lr:g}}}")
+    base = ", ".join(f"{k}: {v}" for k, v in BASE.items())
+    return (f"name: lrfind_grid\nbase: {{{base}}}\naxes:\n  optimizer:\n" + "\n".join(entries) +
+            f"\nseeds: [0, 1]\nbudget: {{epochs: {epochs}}}\nprotocol: fixed\n")
+
+
+def plot(tests: list[dict], summary, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4))
+    for i, t in enumerate(tests):
+        ax = fig.add_subplot(1, len(tests), i + 1)
+        rows = summary[summary["config"].str.startswith(t["optimizer"] + "-lr")]
+        lrs = [float(c.split("-lr")[1]) for c in rows["config"]]
+        ax.errorbar(lrs, rows["final_map50_95_mean"], yerr=rows["final_map50_95_std"].fillna(0), fmt="o-", capsize=3)
+        label = f"suggested {t['suggested']:.3g}" if t["suggested"] else f"no suggestion ({t['reason']}): default"
+        ax.axvline(t["centre"], color="C3", ls="--", label=label)
+        ax.set_xscale("log")
+        ax.set_title(t["optimizer"])
+        ax.set_xlabel("LR (log)")
+        ax.set_ylabel("final mAP50-95 (mean +- std, 2 seeds)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    import pandas as pd
+
+    from yolo_gd.ablate.runner import run_sweep
+    from yolo_gd.report import build_report
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="bench/results/lrfind_grid_shapes_cpu")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args()
+    out = Path(a.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    tests = [range_test(opt, a.epochs, out / "work") for opt in ("sgd", "adamw")]
+    (out / "range_tests.json").write_text(json.dumps(tests, indent=1, default=str) + "\n")
+    spec = out / "work" / "lrfind_grid.yaml"
+    spec.write_text(grid_spec(tests, a.epochs))
+    sweep_dir = run_sweep(spec, workers=a.workers, out_root=out / "work" / "runs")
+    summary = pd.read_csv(build_report(sweep_dir).tables[0])
+    summary.to_csv(out / "grid_summary.csv", index=False)
+    plot(tests, summary, out / "grid.png")
+    print(json.dumps({"seconds": round(time.time() - t0), "tests": tests}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
