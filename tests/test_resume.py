@@ -141,3 +141,13 @@ def test_a_given_ultralytics_key_wins_even_at_its_default(tiny_data, tmp_path):
     seen = _start_state(other)
     other.train(**tiny_train_args(tiny_data, tmp_path, "default", epochs=1))
     assert seen["lr"] == 0.001  # not given: adamw's registry default
+
+
+def test_another_batch_on_resume_is_refused_in_one_line(stopped):
+    """Ultralytics accepts batch= on resume; the injected plan is counted in the old batch size (it used to go on
+    silently, taking no optimizer step in later epochs)."""
+    model = _yolo(str(stopped.last))
+    yolo_gd.attach(model, "sgd")
+    with pytest.raises(UserError, match=r"resume would change 'batch' from 8 to 16: .*resume with batch=8") as e:
+        model.train(resume=True, batch=16)
+    assert "\n" not in str(e.value)

@@ -26,6 +26,7 @@ from yolo_gd.inject.config import UNSET, InjectConfig
 from yolo_gd.inject import rng
 from yolo_gd.inject.host import Host, rank
 from yolo_gd.inject.record import update_record
+from yolo_gd.inject.resume_keys import check_resume_settings, settings
 from yolo_gd.inject.run import StepCounters
 from yolo_gd.inject.state import read_state, saved_epochs, write_rng, write_state
 
@@ -63,6 +64,9 @@ class ResumeState:
             write_rng(host.wdir, host.epoch, _capture(host))
 
     def _restore(self, host: Host, run, state: dict, *, check: bool) -> None:
+        if check:
+            check_resume_settings(state.get("settings"), run_settings(host), unfreeze=run.cfg.unfreeze is not None,
+                                  checkpoint=str(host.resume_path))
         changes = diff_fingerprints(state["fingerprint"], run.resolved.fingerprint(run.cfg)) if check else []
         if changes and not run.cfg.allow_resume_change:
             key, old, new = changes[0]
@@ -147,7 +151,15 @@ def state_payload(host: Host, run) -> dict:
         "plans": [p.plain() for p in run.plans],
         "rng": _capture(host),
         "grads": _open_window_grads(host, run),
+        "settings": run_settings(host),
     }
+
+
+def run_settings(host: Host) -> dict:
+    """The Ultralytics values a resume may not change (inject/resume_keys.py), as this trainer has them."""
+    args = host.args
+    return settings(host.batch_size, host.batches_per_epoch, max(round(args["nbs"] / host.batch_size), 1),
+                    args.get("freeze"))
 
 
 def _capture(host: Host) -> dict:
