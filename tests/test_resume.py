@@ -151,3 +151,27 @@ def test_another_batch_on_resume_is_refused_in_one_line(stopped):
     with pytest.raises(UserError, match=r"resume would change 'batch' from 8 to 16: .*resume with batch=8") as e:
         model.train(resume=True, batch=16)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("saved_flags, fused_now", [({"fused": True, "foreach": None}, None),
+                                                    ({"fused": None, "foreach": True}, True)])
+def test_the_kernel_flags_come_from_the_runtime_device_not_the_checkpoint(saved_flags, fused_now):
+    """A state saved on another device (fused on CUDA, foreach on CPU) loads with this optimizer's own flags."""
+    import torch
+
+    from yolo_gd.inject.resume import load_optimizer_state
+
+    def adamw(**flags):
+        w = torch.nn.Parameter(torch.ones(3))
+        opt = torch.optim.AdamW([w], lr=0.1, **flags)
+        w.grad = torch.ones(3)
+        opt.step()
+        return opt
+
+    saved = adamw().state_dict()
+    saved["param_groups"][0].update(saved_flags)
+    now = adamw(fused=fused_now) if fused_now else adamw()
+    before = {k: now.param_groups[0][k] for k in ("fused", "foreach", "capturable")}
+    load_optimizer_state(now, saved)
+    assert {k: now.param_groups[0][k] for k in before} == before
+    assert now.state[now.param_groups[0]["params"][0]]["step"].item() == 1.0

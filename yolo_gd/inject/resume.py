@@ -33,7 +33,8 @@ from yolo_gd.inject.state import read_state, saved_epochs, write_rng, write_stat
 #: Group keys a resume re-applies from the freshly resolved run over the loaded state (what allow_resume_change
 #: may change); running values that some optimizers keep in their groups (schedule-free's k, weight_sum) load.
 _HYPER_KEYS = ("initial_lr", "weight_decay", "momentum", "betas", "nesterov", "eps")
-_FRESH_STATE_KEYS = ("optimizer", "groups")  # a change of these cannot reuse the old optimizer state
+_FRESH_STATE_KEYS = ("optimizer", "groups")
+_DEVICE_FLAGS = ("fused", "foreach", "capturable")  # picked by the runtime device, never loaded (see below)  # a change of these cannot reuse the old optimizer state
 
 
 class ResumeState:
@@ -193,8 +194,21 @@ def _truncate_results(csv, start_epoch: int) -> None:
 
 
 def load_optimizer_state(optimizer, saved: dict) -> None:
-    """Load the fp32 state (past the host-load guard), keeping the freshly resolved hyperparameters."""
+    """Load the fp32 state (past the host-load guard), keeping the freshly resolved hyperparameters.
+
+    The kernel flags (``fused``, ``foreach``, ``capturable``) are the runtime device's, not the checkpoint's (a
+    CPU-trained AdamW resumed on CUDA with AMP would otherwise take the foreach path, whose GradScaler
+    ``found_inf`` handling asserts): they are set on the saved groups BEFORE the load, as Ultralytics' own loader
+    does (trainer.py ``_load_checkpoint_state``), because torch places the ``step`` tensors by them."""
     fresh = [{k: g[k] for k in _HYPER_KEYS if k in g} for g in optimizer.param_groups]
+    groups = []
+    for group, now in zip(saved["param_groups"], optimizer.param_groups):
+        group = dict(group)
+        for flag in _DEVICE_FLAGS:
+            if flag in group or flag in now:
+                group[flag] = now.get(flag)
+        groups.append(group)
+    saved = {**saved, "param_groups": groups + list(saved["param_groups"][len(groups):])}
     type(optimizer).load_state_dict(optimizer, saved)
     for group, values in zip(optimizer.param_groups, fresh):
         group.update(values)
