@@ -53,7 +53,8 @@ def _start_state(model):
 
 
 @pytest.mark.parametrize("key, value, old", [("lr", 0.02, 0.01), ("clip", 5.0, 10.0), ("telemetry", "full", "basic"),
-                                             ("schedule", "cosine", None)])
+                                             ("schedule", "cosine", None), ("lr_decay", 0.8, None),
+                                             ("ema", False, True), ("unfreeze_ramp", "2it", "1ep")])
 def test_a_changed_value_is_refused_with_one_line(stopped, key, value, old):
     model = _yolo(str(stopped.last))
     yolo_gd.attach(model, "sgd", **{key: value})

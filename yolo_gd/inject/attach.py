@@ -8,7 +8,8 @@ in for each event):
 2. :class:`~yolo_gd.inject.resume.ResumeState` (injected runs): state saved per epoch, resume, NaN recovery;
 3. :class:`~yolo_gd.inject.unfreeze.UnfreezeSchedule` (``unfreeze=`` given): frozen parameters join on schedule;
 4. :class:`~yolo_gd.inject.schedule_free.ScheduleFreeSwap` (optimizers with ``train()``/``eval()``);
-5. :class:`~yolo_gd.inject.ema.EmaControl` (``ema=false``, ``ema_decay``, ``ema_tau``; also observe-only);
+5. :class:`~yolo_gd.inject.ema.EmaControl` (injected runs always; observe-only with ``ema=false``, ``ema_decay`` or
+   ``ema_tau``);
 6. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``).
 
 They share an :class:`~yolo_gd.inject.run.Attachment` (the config and the Ultralytics keys the user gave) and,
@@ -79,7 +80,7 @@ def compose(attachment: Attachment) -> list:
             parts.append(UnfreezeSchedule())
         if resolve_optimizer(cfg.optimizer).has_train_eval_mode:
             parts.append(ScheduleFreeSwap())
-    if not cfg.ema or cfg.ema_decay is not None or cfg.ema_tau is not None:
+    if not cfg.observe_only or not cfg.ema or cfg.ema_decay is not None or cfg.ema_tau is not None:
         parts.append(EmaControl(cfg.ema, cfg.ema_decay, cfg.ema_tau))
     if cfg.telemetry != "off":
         parts.append(TelemetryLifecycle(cfg.telemetry, cfg.telemetry_every))

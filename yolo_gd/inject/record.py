@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
+from yolo_gd.inject.resolve import finetune_keys
 from yolo_gd.optim.groups import describe_groups, format_groups
 
 RECORD_NAME = "yolo_gd_run.yaml"
@@ -19,6 +20,7 @@ def announce(host, resolved, cfg) -> None:
                 f"{resolved.cadence.total_steps} optimizer steps, clip={resolved.clip}")
     LOGGER.info(format_groups(describe_groups(optimizer.param_groups)))
     update_record(host.save_dir, {"injected": resolved.summary(), "fingerprint": resolved.fingerprint(cfg),
+                                  "finetune": finetune_keys(cfg),
                                   "groups": plain_rows(describe_groups(optimizer.param_groups)),
                                   "versions": versions()})
 

@@ -33,8 +33,11 @@ from yolo_gd.inject.state import read_state, saved_epochs, write_rng, write_stat
 #: Group keys a resume re-applies from the freshly resolved run over the loaded state (what allow_resume_change
 #: may change); running values that some optimizers keep in their groups (schedule-free's k, weight_sum) load.
 _HYPER_KEYS = ("initial_lr", "weight_decay", "momentum", "betas", "nesterov", "eps")
-_FRESH_STATE_KEYS = ("optimizer", "groups")
-_DEVICE_FLAGS = ("fused", "foreach", "capturable")  # picked by the runtime device, never loaded (see below)  # a change of these cannot reuse the old optimizer state
+#: A change of these cannot reuse the old optimizer state (another class, or another group layout).
+_FRESH_STATE_KEYS = ("optimizer", "groups", "lr_decay", "unfreeze")
+_DEVICE_FLAGS = ("fused", "foreach", "capturable")  # picked by the runtime device, never loaded (see below)
+#: Fingerprint keys a state written by an older yolo_gd lacks, with the value that yolo_gd then ran with.
+_OLDER_RUNS = {"lr_decay": None, "unfreeze": None, "ema": True, "ema_decay": None, "ema_tau": None}
 
 
 class ResumeState:
@@ -216,6 +219,9 @@ def load_optimizer_state(optimizer, saved: dict) -> None:
 
 def diff_fingerprints(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
     """``(key, old, new)`` for every key whose value differs, in the fingerprint's order (optimizer first; pure)."""
+    old = {**_OLDER_RUNS, **old}
+    if "unfreeze_ramp" not in old:  # older states: the ramp mattered only with unfreeze, which they lack
+        old["unfreeze_ramp"] = new.get("unfreeze_ramp")
     keys = [*new, *(k for k in old if k not in new)]
     return [(k, old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)]
 
