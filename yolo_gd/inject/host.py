@@ -145,10 +145,12 @@ class Host:
         return dict(self.bare_model.named_parameters())
 
     def frozen_by_freeze(self) -> list[str]:
-        """Names of the parameters Ultralytics' ``freeze=`` froze (not its always-frozen ``.dfl``), in order."""
-        names = [n for n in getattr(self._t, "freeze_layer_names", []) if n not in (".dfl", "teacher_model.")]
+        """Names of the parameters Ultralytics' ``freeze=`` froze, in order: never its always-frozen ``.dfl`` (nor
+        a teacher model's), also where a ``freeze=`` layer holds them (``freeze=[23]``: ``model.23.dfl.conv``)."""
+        always = (".dfl", "teacher_model.")
+        names = [n for n in getattr(self._t, "freeze_layer_names", []) if n not in always]
         return [k for k, v in self.bare_model.named_parameters()
-                if not v.requires_grad and any(x in k for x in names)]
+                if not v.requires_grad and any(x in k for x in names) and not any(a in k for a in always)]
 
     def host_warmup_batches(self, batches_per_epoch: int) -> int:
         """The host's own warmup length rule (``nw``), even after yolo_gd replaced it on this instance."""
