@@ -274,6 +274,12 @@ def _check_with_optimizer(cfg: InjectConfig) -> None:
     from yolo_gd.optim.schedule_registry import get_schedule
 
     info = resolve_optimizer(cfg.optimizer)
+    if info.has_train_eval_mode and cfg.unfreeze is not None:
+        # schedulefree's bias correction counts a group's steps from the start of training: a group joining late
+        # would take a first step far too large (~10x for one joining at step 100).
+        raise UserError(f"unfreeze= with the schedule-free optimizer '{info.name}' is not supported (a group that "
+                        f"joins late would get a wrong first step): use another optimizer, or drop unfreeze=",
+                        key="unfreeze")
     if cfg.optimizer_kwargs and isinstance(info.load(), type):
         accepted = accepted_hparams(info)
         for key in cfg.optimizer_kwargs:
