@@ -275,6 +275,7 @@ def _cross_data(where: Where, raw: dict, configs: list[Config]) -> list[Config]:
     for i, d in enumerate(datasets):
         if not isinstance(d, str) or not d.strip():
             raise where.error(("axes", "data", i), f"must be a dataset name or a data.yaml path, got {d!r}")
+        validate.check_data(where, ("axes", "data", i), d)
         label = data_label(d)
         if label in labels:
             raise where.error(("axes", "data", i), f"datasets {datasets[labels[label]]!r} and {d!r} would both be "
