@@ -4,7 +4,8 @@ at a chosen moment, or resumed; at the end it dumps the raw and EMA weights for 
     python resume_worker.py DATA PROJECT NAME KILL [RESUME_FROM]
 
 KILL: none | mid_epoch:E:B (after batch B of epoch E) | validation:E (during epoch E's validation) |
-between:E (after yolo_gd's state of epoch E is written, before the host's checkpoint of epoch E).
+between:E (after yolo_gd's state of epoch E is written, before the host's checkpoint of epoch E) |
+in_write:E (inside the write of epoch E's last.pt: at the file write call, after the file was opened).
 """
 
 from __future__ import annotations
@@ -47,8 +48,35 @@ def killer(spec: str):
         if vals["n"] == where[0] + 1:
             _kill()
 
+    def in_write(trainer):  # wrap THIS trainer's save_model: during epoch E's save, kill at the last.pt write
+        save = trainer.save_model
+
+        def save_and_kill_inside():
+            if trainer.epoch == where[0]:
+                sys.setprofile(_kill_at_file_write("last.pt"))
+            try:
+                return save()
+            finally:
+                sys.setprofile(None)
+
+        trainer.save_model = save_and_kill_inside
+
     return {"mid_epoch": ("on_train_batch_end", mid_epoch), "validation": ("on_val_start", in_validation),
-            "between": ("on_train_epoch_end", at_epoch)}[kind]
+            "between": ("on_train_epoch_end", at_epoch), "in_write": ("on_pretrain_routine_end", in_write)}[kind]
+
+
+def _kill_at_file_write(name: str):
+    """A profile function: SIGKILL at the C call ``write`` on a file whose name contains ``name`` (the file is
+    already opened, so truncated when written in place)."""
+    import io
+
+    def profile(frame, event, arg):
+        target = getattr(arg, "__self__", None)
+        if event == "c_call" and getattr(arg, "__name__", "") == "write" and isinstance(target, io.BufferedWriter) \
+                and name in os.path.basename(str(target.name)):
+            _kill()
+
+    return profile
 
 
 def dump(trainer) -> None:

@@ -1,5 +1,5 @@
-"""Exact resume: an injected run killed with SIGKILL mid-epoch, during validation, or between yolo_gd's state and
-the host's checkpoint, then resumed, ends bit-identical to the uninterrupted run (CPU, deterministic, workers=0):
+"""Exact resume: an injected run killed with SIGKILL mid-epoch, during validation, between yolo_gd's state and
+the host's checkpoint, or inside the write of last.pt (atomic, inject/checkpoints.py), then resumed, ends bit-identical to the uninterrupted run (CPU, deterministic, workers=0):
 raw and EMA weights, results.csv training losses, and the kept step-table rows."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _losses(run: Path) -> pd.DataFrame:
     return df[[c for c in df.columns if c == "epoch" or c.startswith("train/")]]
 
 
-@pytest.mark.parametrize("kill", ["mid_epoch:3:2", "validation:2", "between:2"])
+@pytest.mark.parametrize("kill", ["mid_epoch:3:2", "validation:2", "between:2", "in_write:2"])
 def test_a_killed_run_resumes_bit_identical(tiny_data, uninterrupted, tmp_path, kill):
     _run(str(tiny_data), str(tmp_path), "killed", kill, expect_kill=True)
     run = tmp_path / "killed"

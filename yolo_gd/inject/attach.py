@@ -10,7 +10,8 @@ in for each event):
 4. :class:`~yolo_gd.inject.schedule_free.ScheduleFreeSwap` (optimizers with ``train()``/``eval()``);
 5. :class:`~yolo_gd.inject.ema.EmaControl` (injected runs always; observe-only with ``ema=false``, ``ema_decay`` or
    ``ema_tau``);
-6. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``).
+6. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``);
+7. :class:`~yolo_gd.inject.checkpoints.AtomicCheckpoints`: ``last.pt``/``best.pt``/``epochN.pt`` written atomically.
 
 They share an :class:`~yolo_gd.inject.run.Attachment` (the config and the Ultralytics keys the user gave) and,
 per trainer instance, a :class:`~yolo_gd.inject.run.RunState`; all of them read and write the trainer only
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from yolo_gd.errors import UserError
+from yolo_gd.inject.checkpoints import AtomicCheckpoints
 from yolo_gd.inject.config import UNSET, InjectConfig
 from yolo_gd.inject.ema import EmaControl
 from yolo_gd.inject.observe import ObservedStep
@@ -54,7 +56,7 @@ _EVENTS = (
     "teardown",
 )
 _PARTS = (OptimizerTakeover, ObservedStep, ResumeState, UnfreezeSchedule, ScheduleFreeSwap, EmaControl,
-          TelemetryLifecycle)
+          TelemetryLifecycle, AtomicCheckpoints)
 
 
 @dataclass
@@ -84,6 +86,7 @@ def compose(attachment: Attachment) -> list:
         parts.append(EmaControl(cfg.ema, cfg.ema_decay, cfg.ema_tau))
     if cfg.telemetry != "off":
         parts.append(TelemetryLifecycle(cfg.telemetry, cfg.telemetry_every))
+    parts.append(AtomicCheckpoints())
     return parts
 
 

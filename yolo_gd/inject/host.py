@@ -213,6 +213,12 @@ class Host:
         loader = self._t.train_loader
         return len(loader.dataset), int(loader.batch_size or 1), bool(loader.drop_last)
 
+    def use_checkpoint_paths(self, path_type: type) -> None:
+        """THIS trainer's checkpoint paths (``last``, ``best``, ``wdir`` from which ``epochN.pt`` is joined, see
+        trainer.py ``save_model``) become ``path_type`` (inject/checkpoints.py: atomic writes)."""
+        t = self._t
+        t.wdir, t.last, t.best = path_type(t.wdir), path_type(t.last), path_type(t.best)
+
     def set_optimizer(self, optimizer) -> None:
         self._t.optimizer = optimizer
 
