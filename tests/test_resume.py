@@ -76,6 +76,7 @@ def test_allow_resume_change_applies_and_records_the_change(stopped, tmp_path):
     record = yaml.safe_load((run / "yolo_gd_run.yaml").read_text())
     change = record["resume_changes"][0]
     assert change["epoch"] == 2 and {"key": "lr", "old": 0.01, "new": 0.02} in change["changes"]
+    assert record["starts"] == [{"epoch": 0}, {"epoch": 2}]  # what the report's time to target reads
 
 
 def test_another_optimizer_class_starts_with_fresh_state(stopped, tmp_path):

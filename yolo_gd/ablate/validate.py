@@ -77,19 +77,7 @@ def check_base(where: Where, raw: dict, ours: frozenset, theirs: frozenset) -> d
         if not isinstance(base[key], str) or not base[key]:
             raise where.error(("base", key), f"{key} must be a non-empty string, got {base[key]!r}")
     check_model(where, ("base", "model"), base["model"])
-    if "data" not in ((raw.get("axes") or {}) if isinstance(raw.get("axes"), dict) else {}):
-        check_data(where, ("base", "data"), base["data"])  # a data axis replaces it
     return base
-
-
-def check_data(where: Where, path: tuple, data: str) -> None:
-    """A known dataset name or an existing data.yaml (nothing generated here), before the sweep folder exists."""
-    from yolo_gd.datasets.check import check_data_exists
-
-    try:
-        check_data_exists(data)
-    except UserError as e:
-        raise where.error(path, str(e)) from None
 
 
 def check_model(where: Where, path: tuple, model: str) -> None:

@@ -11,7 +11,8 @@ in for each event):
 5. :class:`~yolo_gd.inject.ema.EmaControl` (injected runs always; observe-only with ``ema=false``, ``ema_decay`` or
    ``ema_tau``);
 6. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``);
-7. :class:`~yolo_gd.inject.checkpoints.AtomicCheckpoints`: ``last.pt``/``best.pt``/``epochN.pt`` written atomically.
+7. :class:`~yolo_gd.inject.checkpoints.AtomicCheckpoints`: ``last.pt``/``best.pt``/``epochN.pt`` written atomically;
+8. :class:`~yolo_gd.inject.record.RunStarts`: each (re)start's epoch in ``yolo_gd_run.yaml`` (for time to target).
 
 They share an :class:`~yolo_gd.inject.run.Attachment` (the config and the Ultralytics keys the user gave) and,
 per trainer instance, a :class:`~yolo_gd.inject.run.RunState`; all of them read and write the trainer only
@@ -35,6 +36,7 @@ from yolo_gd.inject.checkpoints import AtomicCheckpoints
 from yolo_gd.inject.config import UNSET, InjectConfig
 from yolo_gd.inject.ema import EmaControl
 from yolo_gd.inject.observe import ObservedStep
+from yolo_gd.inject.record import RunStarts
 from yolo_gd.inject.resume import ResumeState
 from yolo_gd.inject.run import Attachment
 from yolo_gd.inject.schedule_free import ScheduleFreeSwap
@@ -48,6 +50,7 @@ from yolo_gd.optim.schedule_registry import get_schedule
 _EVENTS = (
     "on_pretrain_routine_start",
     "on_pretrain_routine_end",
+    "on_train_start",
     "on_train_epoch_start",
     "on_train_batch_start",
     "on_train_epoch_end",
@@ -56,7 +59,7 @@ _EVENTS = (
     "teardown",
 )
 _PARTS = (OptimizerTakeover, ObservedStep, ResumeState, UnfreezeSchedule, ScheduleFreeSwap, EmaControl,
-          TelemetryLifecycle, AtomicCheckpoints)
+          TelemetryLifecycle, AtomicCheckpoints, RunStarts)
 
 
 @dataclass
@@ -86,7 +89,7 @@ def compose(attachment: Attachment) -> list:
         parts.append(EmaControl(cfg.ema, cfg.ema_decay, cfg.ema_tau))
     if cfg.telemetry != "off":
         parts.append(TelemetryLifecycle(cfg.telemetry, cfg.telemetry_every))
-    parts.append(AtomicCheckpoints())
+    parts += [AtomicCheckpoints(), RunStarts()]
     return parts
 
 
