@@ -86,18 +86,25 @@ def dump(trainer) -> None:
                 "updates": trainer.ema.updates}, trainer.save_dir / "final_weights.pt")
 
 
+#: ``YOLO_GD_WORKER_MODE=observe``: observe-only with exact_resume=True, Ultralytics' own SGD (fp16 momentum
+#: buffers in its checkpoint), nbs = batch so no accumulation window crosses an epoch; 3 epochs.
+OBSERVE = dict(optimizer=None, exact_resume=True)
+OBSERVE_ARGS = {**ARGS, "optimizer": "SGD", "lr0": 0.01, "nbs": 8, "epochs": 3}
+
+
 def main(data, project, name, kill, resume_from=None):
     from ultralytics import YOLO
 
+    observe = os.environ.get("YOLO_GD_WORKER_MODE") == "observe"
     model = YOLO(resume_from or "yolo11n.yaml")
-    yolo_gd.attach(model, **INJECT)
+    yolo_gd.attach(model, **(OBSERVE if observe else INJECT))
     if kill != "none":
         model.add_callback(*killer(kill))
     model.add_callback("on_train_end", dump)
     if resume_from:
-        model.train(resume=True)
+        model.train(resume=True)  # observe-only: exact_resume=True is passed again (attach above)
     else:
-        model.train(data=data, project=project, name=name, **ARGS)
+        model.train(data=data, project=project, name=name, **(OBSERVE_ARGS if observe else ARGS))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ in for each event):
 
 1. the step: :class:`~yolo_gd.inject.takeover.OptimizerTakeover` (an optimizer was named) or
    :class:`~yolo_gd.inject.observe.ObservedStep` (observe-only, when telemetry is on);
-2. :class:`~yolo_gd.inject.resume.ResumeState` (injected runs): state saved per epoch, resume, NaN recovery;
+2. :class:`~yolo_gd.inject.resume.ResumeState` (injected runs): state saved per epoch, resume, NaN recovery; for
+   observe-only runs with ``exact_resume=True`` its subclass :class:`~yolo_gd.inject.exact_resume.ObservedResume`;
 3. :class:`~yolo_gd.inject.unfreeze.UnfreezeSchedule` (``unfreeze=`` given): frozen parameters join on schedule;
 4. :class:`~yolo_gd.inject.schedule_free.ScheduleFreeSwap` (optimizers with ``train()``/``eval()``);
 5. :class:`~yolo_gd.inject.ema.EmaControl` (injected runs always; observe-only with ``ema=false``, ``ema_decay`` or
@@ -35,6 +36,7 @@ from yolo_gd.errors import UserError
 from yolo_gd.inject.checkpoints import AtomicCheckpoints
 from yolo_gd.inject.config import UNSET, InjectConfig
 from yolo_gd.inject.ema import EmaControl
+from yolo_gd.inject.exact_resume import ObservedResume
 from yolo_gd.inject.observe import ObservedStep
 from yolo_gd.inject.record import RunStarts
 from yolo_gd.inject.resume import ResumeState
@@ -79,6 +81,8 @@ def compose(attachment: Attachment) -> list:
     cfg = attachment.cfg
     if cfg.observe_only:
         parts = [] if cfg.telemetry == "off" else [ObservedStep()]
+        if cfg.exact_resume:
+            parts.append(ObservedResume())
     else:
         parts = [OptimizerTakeover(attachment), ResumeState(cfg)]
         if cfg.unfreeze is not None:

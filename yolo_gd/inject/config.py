@@ -110,6 +110,9 @@ class InjectConfig:
                                                         "off, basic or full", "basic")
     telemetry_every: Count = option(0, "flush telemetry every N optimizer steps; 0: at epoch ends",
                                     "a whole number >= 0", 0)
+    exact_resume: Flag = option(False, "observe-only: keep fp32 weights, optimizer state and the random state per "
+                                       "epoch so a resume is bit-identical (injected runs always do)",
+                                "true or false", "true")
     allow_resume_change: Flag = option(False, "let a resume change the optimizer or schedule", "true or false",
                                        "true")
 
