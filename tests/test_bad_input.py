@@ -83,6 +83,16 @@ TRAIN = [
     ("cfg-bad-yolo-gd-value", ["cfg={tmp}/badlr.yaml"], "lr must be > 0 (a number), got -1"),
     ("resume-from-yaml", ["resume", "model=yolo11n.yaml"], "resume needs the checkpoint"),
     ("data-unknown", ["data=cocoo"], "unknown dataset 'cocoo'"),
+    ("resume-finished", ["resume", SGD, "model={finished}"],
+     "is a finished run (3 epochs): there is nothing left to resume; to train it longer pass resume=True epochs=N "
+     "(more than 3)"),
+    ("resume-finished-observe-only", ["resume", "model={finished}"],
+     "only a run trained with an injected optimizer can be extended"),
+    ("unfreeze-past-end-ep", [SGD, "freeze=10", "unfreeze=5ep", "epochs=2"],
+     "unfreeze at '5ep' is not before the end of the run (2 epochs)"),
+    ("unfreeze-past-end-steps", [SGD, "freeze=10", "unfreeze=100000", "epochs=1"], "but training has only"),
+    ("unfreeze-selects-nothing", [SGD, "freeze=2", "unfreeze=[[model.9.*, 1ep]]", "epochs=2"],
+     "selects no parameter frozen by freeze="),
 ]
 
 BASE_SPEC = """
@@ -135,9 +145,24 @@ def _one_line_exit_2(capsys, argv: list[str], folder, message: str) -> str:
     return err
 
 
+def _finished_checkpoint(tmp) -> str:
+    """A last.pt as Ultralytics leaves it after the last epoch (final_eval: epoch -1, optimizer stripped)."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    run = tmp / "done" / "weights"
+    run.mkdir(parents=True)
+    ema = DetectionModel("yolo11n.yaml", verbose=False).half()
+    torch.save({"epoch": -1, "best_fitness": None, "model": None, "ema": ema, "updates": 0, "optimizer": None,
+                "train_args": {"epochs": 3, "imgsz": 64}}, run / "last.pt")
+    return str(run / "last.pt")
+
+
 @pytest.mark.parametrize("argv, message", [c[1:] for c in TRAIN], ids=[c[0] for c in TRAIN])
 def test_train_bad_input(capsys, project, tiny_data, argv, message):
     tmp = project.parent
+    if any("{finished}" in a for a in argv):
+        finished = _finished_checkpoint(tmp)
+        argv = [a.replace("{finished}", finished) for a in argv]
     argv = [a.replace("{tmp}", str(tmp)) for a in argv]
     data = [] if any(a.startswith(("data=", "cfg=", "resume")) for a in argv) else [f"data={tiny_data}"]
     _one_line_exit_2(capsys, ["train", *data, *argv, f"project={project}"], project, message)
@@ -163,6 +188,19 @@ def test_other_commands_bad_input(capsys, project, argv, message):
 
     argv = [a.format(tmp=project.parent, spec=compare_spec_path()) for a in argv] + [f"out={project}"]
     _one_line_exit_2(capsys, argv, project, message)
+
+
+@pytest.mark.parametrize("where", ["axes", "base"])
+def test_a_sweep_naming_a_missing_dataset_fails_before_its_folder(capsys, project, tiny_data, where):
+    spec = project.parent / "spec.yaml"
+    missing = f"{project.parent}/nope/data.yaml"
+    text = textwrap.dedent(BASE_SPEC.format(data=missing if where == "base" else tiny_data, entry="sgd", epochs=1,
+                                            model="yolo11n.yaml"))
+    if where == "axes":
+        text = text.replace("axes:\n", f"axes:\n  data: [{tiny_data}, {missing}]\n")
+    spec.write_text(text)
+    err = _one_line_exit_2(capsys, ["ablate", str(spec), f"out={project}"], project, "nope/data.yaml' does not exist")
+    assert f"{where}.data" in err
 
 
 def test_enough_cases():

@@ -6,6 +6,7 @@ import dataclasses
 import pickle
 
 import pytest
+from conftest import require
 
 from yolo_gd.errors import UserError
 from yolo_gd.inject.config import TELEMETRY_LEVELS, UNSET, InjectConfig
@@ -105,3 +106,11 @@ def test_help_lists_every_option_with_default_and_meaning():
 def test_fingerprint_names_optimizer_and_schedule():
     assert InjectConfig(optimizer="SGD", schedule="Cosine").fingerprint()["optimizer"] == "sgd"
     assert InjectConfig(optimizer="sgd").fingerprint() != InjectConfig(optimizer="adamw").fingerprint()
+
+
+def test_schedule_free_with_unfreeze_is_refused_in_one_line():
+    require("schedulefree")
+    with pytest.raises(UserError, match="unfreeze= with the schedule-free optimizer 'sfadamw' is not supported") as e:
+        InjectConfig(optimizer="sfadamw", unfreeze="1ep")
+    assert e.value.key == "unfreeze" and "\n" not in str(e.value)
+    InjectConfig(optimizer="adamw", unfreeze="1ep")  # other optimizers keep it

@@ -66,3 +66,16 @@ def test_bad_layer_lr_values_say_the_fix(yolo11n):
         parse_rules("backbone")
     with pytest.raises(UserError, match=r"lr_decay must be in \(0, 1\]"):
         build_param_groups(yolo11n, lr=0.01, weight_decay=0.0, lr_decay=1.5)
+
+
+def test_the_bias_warmup_of_a_decayed_group_starts_at_its_multiple_of_warmup_bias_lr(yolo11n):
+    """lr_decay=0.8: model.0's bias targets 0.01 * 0.8**23; its warmup starts at 0.1 * 0.8**23 (not at 0.1, ~1700x
+    above the target), and the head's bias (multiplier 1) at 0.1 exactly as in Ultralytics."""
+    from yolo_gd.optim.plan import HyperPlan, WarmupPlan
+    from yolo_gd.optim.progress import Progress
+    from yolo_gd.optim.schedules import constant
+
+    groups = build_param_groups(yolo11n, lr=0.01, weight_decay=0.0005, lr_decay=0.8)
+    HyperPlan(constant(), WarmupPlan(10, "batch", "linear", bias_lr=0.1)).apply(groups, Progress(0, 100, 0, 10, 10))
+    bias = {_module(g["param_names"][0]): g["lr"] for g in groups if g["param_group"] == "bias"}
+    assert bias[0] == 0.1 * 0.8 ** 23 and bias[23] == 0.1

@@ -22,3 +22,11 @@ def test_hand_counted_example():
 def test_progress_epoch_and_fraction():
     p = Progress(step=3, total_steps=12, batch=13, batches_per_epoch=6, epochs=3)
     assert p.epoch == 2 and p.fraction == 0.25
+
+
+def test_a_restarted_loop_steps_alike_only_where_no_window_crosses_the_epoch():
+    """The host restarts with no step taken (last = -1) and so steps at once: alike with accumulate 1, not with 2
+    (the uninterrupted run's window 6-7 becomes a step at 6 alone)."""
+    assert all(Cadence(6, 3, 1, 0).restarts_alike(e) for e in (1, 2))
+    assert not Cadence(6, 3, 2, 0).restarts_alike(1)
+    assert Cadence(6, 3, 2, 0).restarts_alike(0)

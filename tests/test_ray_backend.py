@@ -12,6 +12,7 @@ from conftest import require
 from yolo_gd.ablate.commands import exit_code, summary
 from yolo_gd.ablate.manifest import read_manifest
 from yolo_gd.ablate.runner import run_sweep
+from yolo_gd.ablate.slots import cpu_threads
 from yolo_gd.errors import UserError
 
 
@@ -44,6 +45,12 @@ def test_ray_options_are_checked_before_anything_runs(tmp_path, tiny_data, monke
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
     assert ray_plan("cpu", 1, 1, None).address == "10.0.0.1:6379"
     spec = _spec(tmp_path, tiny_data, "opts", ["sgd"])
+    from yolo_gd.ablate.ray_backend import RayBackend
+
+    # CPU trials get the local backend's thread share (Ultralytics overrides Ray's OMP_NUM_THREADS otherwise)
+    assert RayBackend(None, plan, 3).threads == cpu_threads(["cpu"] * 3) and RayBackend(None, plan, 1).threads is None
+    assert RayBackend(None, ray_plan("cpu", 1, 1, "auto"), 8).threads == 1  # a cluster: the task's one CPU
+    assert RayBackend(None, ray_plan("gpu", 1, 1, "auto"), 2).threads is None  # GPU: Ultralytics' own
     with pytest.raises(UserError, match="address= is for backend=ray"):
         run_sweep(spec, address="auto", out_root=tmp_path / "runs", progress=None)
 
@@ -70,6 +77,8 @@ def test_two_trials_run_as_ray_tasks_and_a_rerun_skips_them(tmp_path, tiny_data,
             assert len(pd.read_csv(d / "results.csv")) == 1 and (d / "weights" / "last.pt").is_file()
             logs[name] = (d / "trial.log").read_text()
             assert "=== ray task on " in logs[name] and "trial finished" in logs[name]
+            share = cpu_threads(["cpu", "cpu"])
+            assert t["threads"] == share and f"{share} CPU thread(s) for this trial" in logs[name]
             assert f"worker pid {os.getpid()}" not in logs[name]  # ran in a Ray worker, not in the driver
         assert any("backend ray: local Ray instance, 2 trial(s) at once" in line for line in lines), lines
         assert any("submitted to Ray" in line for line in lines) and any(" done in " in line for line in lines)

@@ -97,3 +97,18 @@ def test_nan_recovery_finishes_and_keeps_the_thrown_away_rows(tiny_data, tmp_pat
     assert set(steps[steps.epoch != 1]["attempt"]) == {0} or set(steps[steps.epoch == 2]["attempt"]) == {1}
     kept = read_steps(trainer.save_dir, latest_only=True)
     assert kept["step"].tolist() == list(range(run.cadence.total_steps))
+
+
+def test_nan_recovery_keeps_ema_control_and_the_record_holds_the_fine_tuning_keys(tiny_data, tmp_path):
+    """The host rebuilds its EMA with Ultralytics' defaults after a NaN epoch: ema=false must survive that."""
+    import yaml
+
+    model = _yolo()
+    yolo_gd.attach(model, "sgd", ema=False, lr_decay=0.8, telemetry="off")
+    model.add_callback("on_train_epoch_end", _nan_at_epoch(1))
+    model.train(**tiny_train_args(tiny_data, tmp_path, "nan_ema", epochs=2))
+    trainer = model.trainer
+    assert trainer.ema.decay(100) == 0.0  # still a copy of the raw model, not decay 0.9999 / tau 2000
+    record = yaml.safe_load((trainer.save_dir / "yolo_gd_run.yaml").read_text())
+    assert record["ema"] == {"ema": False, "ema_decay": 0.9999, "ema_tau": 2000.0}
+    assert record["finetune"]["lr_decay"] == 0.8 and record["fingerprint"]["ema"] is False

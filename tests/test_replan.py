@@ -47,3 +47,22 @@ def test_a_chain_of_two_extensions():
     for step in (60, 80, 119):
         assert sched(_at(step, newer)) == two(_at(step, newer))
     assert PlanSegment(**plans[1].plain()) == plans[1]
+
+
+def test_an_extension_stretches_unfreeze_joins_and_never_refreezes_a_joined_stage():
+    from yolo_gd.inject.config import InjectConfig
+    from yolo_gd.inject.resolve import TrainerFacts, resolve
+    from yolo_gd.inject.run import RunState, StepCounters
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    cfg = InjectConfig(optimizer="sgd", unfreeze=[["a*", "0.25dur"], ["b*", "0.75dur"]], unfreeze_ramp=0)
+    old, new = Cadence(10, 4, 1, 0), Cadence(10, 8, 1, 0)  # 40 steps planned, extended to 80 at step 20
+    facts = TrainerFacts(dict(DEFAULT_CFG_DICT), DEFAULT_CFG_DICT, 16, 10, 8, 0, 1)
+    resolved = resolve(cfg, facts)
+    assert resolved.plan.joins.steps == (20, 60)  # what the new length alone would give ('dur' of 80 steps)
+    run = RunState(new, StepCounters(20, 199), resolved.plan, resolved=resolved)
+    run.cfg = cfg
+    assert run.adopt_plans([PlanSegment.of(old).plain()], 20, 20)
+    # stage a joined at step 10 (before the switch) stays; stage b (step 30 of 40) stretches: 20 + 10 * 60/20
+    assert run.plan.joins.steps == (10, 50)
+    assert run.plan.joins.joined(0, 20) and not run.plan.joins.joined(1, 49)

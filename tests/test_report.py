@@ -371,3 +371,11 @@ def test_noise_scale_plot_draws_only_configs_with_windows(tmp_path):
     path = plot_noise_scale({"full": [with_ns], "basic": [without]}, colors, tmp_path)
     assert path == tmp_path / "noise_scale.png" and path.stat().st_size > 0
     assert plot_noise_scale({"basic": [without]}, colors, tmp_path / "none") is None
+
+
+def test_time_to_target_counts_a_resume_after_a_short_first_epoch(tmp_path):
+    """Resumed after epoch 1 (5 s): the restarted clock reads 8 s at epoch 2, above 5, so only the record of the
+    restart (yolo_gd_run.yaml 'starts', written by every attached run) tells it apart from 8 s in total."""
+    (tmp_path / "results.csv").write_text("epoch,time\n1,5\n2,8\n3,16\n")
+    (tmp_path / "yolo_gd_run.yaml").write_text("starts:\n- epoch: 0\n- epoch: 1\n")
+    assert read_results(tmp_path)["time"].tolist() == [5.0, 13.0, 21.0]

@@ -68,3 +68,12 @@ def test_unscaled_weight_decay():
 def test_errors(cfg, changed, message):
     with pytest.raises(UserError, match=message):
         resolve(cfg, facts(**changed))
+
+
+def test_the_fine_tuning_keys_are_in_the_fingerprint():
+    cfg = InjectConfig(optimizer="sgd", lr_decay=0.8, unfreeze=[["model.[0-4].*", "2ep"]], unfreeze_ramp="3it",
+                       ema=False, ema_decay=0.99, ema_tau=100)
+    fp = resolve(cfg, facts()).fingerprint(cfg)
+    assert {k: fp[k] for k in ("lr_decay", "unfreeze", "unfreeze_ramp", "ema", "ema_decay", "ema_tau")} == {
+        "lr_decay": 0.8, "unfreeze": [["model.[0-4].*", "2ep"]], "unfreeze_ramp": "3it", "ema": False,
+        "ema_decay": 0.99, "ema_tau": 100}

@@ -53,7 +53,8 @@ def _start_state(model):
 
 
 @pytest.mark.parametrize("key, value, old", [("lr", 0.02, 0.01), ("clip", 5.0, 10.0), ("telemetry", "full", "basic"),
-                                             ("schedule", "cosine", None)])
+                                             ("schedule", "cosine", None), ("lr_decay", 0.8, None),
+                                             ("ema", False, True), ("unfreeze_ramp", "2it", "1ep")])
 def test_a_changed_value_is_refused_with_one_line(stopped, key, value, old):
     model = _yolo(str(stopped.last))
     yolo_gd.attach(model, "sgd", **{key: value})
@@ -75,6 +76,7 @@ def test_allow_resume_change_applies_and_records_the_change(stopped, tmp_path):
     record = yaml.safe_load((run / "yolo_gd_run.yaml").read_text())
     change = record["resume_changes"][0]
     assert change["epoch"] == 2 and {"key": "lr", "old": 0.01, "new": 0.02} in change["changes"]
+    assert record["starts"] == [{"epoch": 0}, {"epoch": 2}]  # what the report's time to target reads
 
 
 def test_another_optimizer_class_starts_with_fresh_state(stopped, tmp_path):
@@ -141,3 +143,37 @@ def test_a_given_ultralytics_key_wins_even_at_its_default(tiny_data, tmp_path):
     seen = _start_state(other)
     other.train(**tiny_train_args(tiny_data, tmp_path, "default", epochs=1))
     assert seen["lr"] == 0.001  # not given: adamw's registry default
+
+
+def test_another_batch_on_resume_is_refused_in_one_line(stopped):
+    """Ultralytics accepts batch= on resume; the injected plan is counted in the old batch size (it used to go on
+    silently, taking no optimizer step in later epochs)."""
+    model = _yolo(str(stopped.last))
+    yolo_gd.attach(model, "sgd")
+    with pytest.raises(UserError, match=r"resume would change 'batch' from 8 to 16: .*resume with batch=8") as e:
+        model.train(resume=True, batch=16)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("saved_flags, fused_now", [({"fused": True, "foreach": None}, None),
+                                                    ({"fused": None, "foreach": True}, True)])
+def test_the_kernel_flags_come_from_the_runtime_device_not_the_checkpoint(saved_flags, fused_now):
+    """A state saved on another device (fused on CUDA, foreach on CPU) loads with this optimizer's own flags."""
+    import torch
+
+    from yolo_gd.inject.resume import load_optimizer_state
+
+    def adamw(**flags):
+        w = torch.nn.Parameter(torch.ones(3))
+        opt = torch.optim.AdamW([w], lr=0.1, **flags)
+        w.grad = torch.ones(3)
+        opt.step()
+        return opt
+
+    saved = adamw().state_dict()
+    saved["param_groups"][0].update(saved_flags)
+    now = adamw(fused=fused_now) if fused_now else adamw()
+    before = {k: now.param_groups[0][k] for k in ("fused", "foreach", "capturable")}
+    load_optimizer_state(now, saved)
+    assert {k: now.param_groups[0][k] for k in before} == before
+    assert now.state[now.param_groups[0]["params"][0]]["step"].item() == 1.0

@@ -18,8 +18,8 @@ from typing import Any
 from yolo_gd.errors import UserError, one_line
 from yolo_gd.schema import validate_host_ranges
 
-__all__ = ["MODEL_SUFFIXES", "check_device", "check_groups_match", "check_model_name", "check_run_length",
-           "check_sam_cadence", "check_ultralytics_args", "load_model"]
+__all__ = ["MODEL_SUFFIXES", "check_device", "check_groups_match", "check_model_name", "check_resumable",
+           "check_run_length", "check_sam_cadence", "check_ultralytics_args", "check_unfreeze_match", "load_model"]
 
 MODEL_SUFFIXES = (".pt", ".yaml", ".yml")
 #: Keys Ultralytics accepts beside its default cfg (``check_dict_alignment``).
@@ -102,6 +102,36 @@ def check_model_name(model: Any) -> str:
     return text
 
 
+def check_resumable(checkpoint: str, epochs: Any, *, injected: bool) -> None:
+    """A finished run (``final_eval`` set ``epoch=-1`` and stripped the optimizer) cannot be resumed as it is:
+    say so in one line, with how to extend it, instead of Ultralytics' AssertionError. ``epochs`` given on an
+    injected run extends it (inject/extend.py checks the rest)."""
+    import torch
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise UserError(f"resume checkpoint {checkpoint} does not exist: pass model=<run>/weights/last.pt",
+                        key="model")
+    try:  # Ultralytics' own checkpoint: unpickled as Ultralytics itself would (its trust boundary)
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is one user error
+        raise UserError(f"model={checkpoint}: cannot read this checkpoint ({type(e).__name__}: {one_line(e, 200)}): "
+                        f"pass a last.pt written by a training", key="model") from None
+    if not isinstance(ckpt, dict) or ckpt.get("epoch", -1) not in (None, -1):
+        return
+    planned = (ckpt.get("train_args") or {}).get("epochs")
+    done = f"a finished run ({planned} epochs)" if planned else "a finished run"
+    new_run = f"start a new run from its weights (model={checkpoint} without resume)"
+    if not injected:
+        raise UserError(f"model={checkpoint} is {done}: there is nothing left to resume; {new_run} (only a run "
+                        f"trained with an injected optimizer can be extended with resume=True epochs=N)",
+                        key="resume")
+    if epochs is None:
+        more = f" (more than {planned})" if planned else ""
+        raise UserError(f"model={checkpoint} is {done}: there is nothing left to resume; to train it longer pass "
+                        f"resume=True epochs=N{more}, or {new_run}", key="resume")
+
+
 def load_model(model: str):
     """``ultralytics.YOLO(model)`` (builds or loads it, creates no folder); any failure is one :class:`UserError`.
 
@@ -140,7 +170,10 @@ def check_run_length(inject, args: SimpleNamespace, train_images: int | None) ->
     (estimated from ``train_images``, ``batch``, ``nbs`` and ``epochs`` as the trainer counts them)."""
     from yolo_gd.optim.durations import parse_duration
 
-    if inject.observe_only or inject.warmup is None or getattr(args, "time", None):
+    if inject.observe_only or getattr(args, "time", None):
+        return
+    _check_unfreeze_length(inject, args, train_images)
+    if inject.warmup is None:
         return
     duration = parse_duration(inject.warmup)
     if duration.unit == "ep" and duration.value > args.epochs:
@@ -166,6 +199,42 @@ def check_sam_cadence(inject, args: SimpleNamespace, train_images: int | None) -
         raise UserError(f"optimizer={inject.optimizer} needs one batch per optimizer step (its second gradient is "
                         f"taken on the step's batch): set nbs={batch} (= batch); nbs={args.nbs} accumulates "
                         f"{accumulate} batches", key="nbs")
+
+
+def _check_unfreeze_length(inject, args: SimpleNamespace, train_images: int | None) -> None:
+    """Each unfreeze stage must join before the run ends (the same rule the trainer applies, checked before the
+    run folder exists): epochs compare directly, other units against the estimated step count."""
+    from yolo_gd.optim.unfreeze import join_plan, parse_unfreeze
+
+    if inject.unfreeze is None:
+        return
+    stages = parse_unfreeze(inject.unfreeze)
+    for stage in stages:
+        if stage.when.unit == "ep" and stage.when.value >= args.epochs:
+            raise UserError(f"unfreeze at '{stage.when}' is not before the end of the run ({args.epochs} epochs): "
+                            f"unfreeze earlier or train longer", key="unfreeze")
+    cadence = _estimated_cadence(args, train_images) if train_images is not None else None
+    if cadence is not None:
+        try:
+            join_plan(stages, inject.unfreeze_ramp, cadence)
+        except UserError as e:
+            raise UserError(str(e), key="unfreeze") from None
+
+
+def check_unfreeze_match(inject, model, freeze: Any = None) -> None:
+    """Every unfreeze stage must select a parameter that ``freeze=`` freezes (not the always-frozen ``.dfl``),
+    checked on the built model before the run folder exists, with the trainer's own rule."""
+    from yolo_gd.optim.unfreeze import assign_stages, parse_unfreeze
+
+    if inject.observe_only or inject.unfreeze is None:
+        return
+    layers = freeze if isinstance(freeze, list) else range(freeze) if isinstance(freeze, int) else []
+    prefixes = [f"model.{x}." for x in layers]
+    frozen = [n for n, _ in model.named_parameters() if any(f in n for f in prefixes) and ".dfl" not in n]
+    try:
+        assign_stages(frozen, parse_unfreeze(inject.unfreeze))
+    except UserError as e:
+        raise UserError(str(e), key="unfreeze") from None
 
 
 def check_groups_match(inject, model, freeze: Any = None) -> None:

@@ -106,7 +106,7 @@ def plan_training(given: dict) -> TrainPlan:
     the model or creating a folder; data (``shapes`` may be generated) and weights (may be downloaded) last."""
     from yolo_gd._offline import check_weights, fetch_weights
     from yolo_gd.datasets.check import check_dataset, resolve_data
-    from yolo_gd.preflight import check_device, check_model_name, check_ultralytics_args
+    from yolo_gd.preflight import check_device, check_model_name, check_resumable, check_ultralytics_args
 
     given = dict(given)
     model, data = given.pop("model", DEFAULT_MODEL), given.pop("data", DEFAULT_DATA)
@@ -130,6 +130,7 @@ def plan_training(given: dict) -> TrainPlan:
         if not model.endswith(".pt"):
             raise UserError(f"resume needs the checkpoint to resume (model=.../weights/last.pt), not model={model}",
                             key="resume")
+        check_resumable(model, theirs.get("epochs"), injected=not observe)
         theirs["resume"] = str(Path(model).resolve())  # a path: Ultralytics then needs no fp16 optimizer check
     else:
         data_yaml = resolve_data(data)
@@ -164,7 +165,8 @@ def train(model: str | None = None, data: str | None = None, *, optimizer: Any =
     folder is created; a problem is one :class:`UserError` line.
     """
     from yolo_gd.inject.attach import attach
-    from yolo_gd.preflight import check_groups_match, check_run_length, check_sam_cadence, load_model
+    from yolo_gd.preflight import (check_groups_match, check_run_length, check_sam_cadence, check_unfreeze_match,
+                                   load_model)
 
     plan = plan_training(_given(model, data, optimizer, schedule, clip, kwargs))
     if not plan.resume:
@@ -173,6 +175,7 @@ def train(model: str | None = None, data: str | None = None, *, optimizer: Any =
     yolo = load_model(plan.model)
     if not plan.resume:
         check_groups_match(plan.inject, yolo.model, plan.settings.freeze)
+        check_unfreeze_match(plan.inject, yolo.model, plan.settings.freeze)
     options = dict(plan.options)
     attach(yolo, options.pop("optimizer"), **options)
     metrics = yolo.train(**plan.ultralytics)

@@ -18,8 +18,11 @@ appended to ``<dir>/trial.log``, and returns its exit code; the driver collects 
 - On a cluster every node must have the same yolo_gd installed, the sweep folder (``out=``) and the datasets must
   be on a filesystem every node sees at the same path (NFS or similar), since a trial writes into its folder on
   whichever node runs it.
-- Ray sets ``OMP_NUM_THREADS`` to a task's CPUs (1) when it is unset: a trial then uses one CPU thread (export
-  ``OMP_NUM_THREADS`` to change that).
+- CPU threads: Ultralytics sets torch's thread count itself (``select_device``), whatever ``OMP_NUM_THREADS``
+  Ray exported, so a CPU trial gets an explicit share as with the local backend: on a local instance the cores
+  divided among the trials that run at once (``slots.cpu_threads``, e.g. 4 trials on 8 cores: 2 threads each; a
+  lone trial keeps Ultralytics' count);
+  on a cluster the task's one CPU (1 thread). GPU trials keep Ultralytics' own count.
 - The manifest's ``device`` is ``cpu`` or ``gpu`` (Ray picks the GPU; the trial sees it as CUDA device 0; its
   node and GPU are in ``trial.log``), and ``pid`` stays null (the process is on some node). Overlapping CPU
   trials (and GPU trials with ``per_device > 1``) are marked ``shared_device``, as with the local backend.
@@ -41,7 +44,7 @@ from typing import Any
 
 from yolo_gd.ablate.backend import LOG_NAME, Finished, Placement, Running
 from yolo_gd.ablate.processes import KILL_GRACE
-from yolo_gd.ablate.slots import attempt_header, device_slots
+from yolo_gd.ablate.slots import attempt_header, cpu_threads, device_slots
 from yolo_gd.ablate.sweep_runner import SweepRunner, sigterm_as_interrupt
 from yolo_gd.errors import UserError
 
@@ -62,7 +65,7 @@ def _import_ray():
 # ------------------------------------------------------------------------------------------------ the task
 
 
-def run_trial_task(job: str, cwd: str) -> int:
+def run_trial_task(job: str, cwd: str, threads: int | None = None) -> int:
     """Body of the Ray task: run the worker on ``job`` (a trial.json) in a subprocess, return its exit code.
 
     Its output goes to ``trial.log`` next to ``job``; the subprocess leads its own process group and gets a
@@ -84,7 +87,7 @@ def run_trial_task(job: str, cwd: str) -> int:
                   f"{os.getpid()}, GPUs {gpus} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}), "
                   f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} ===\n".encode())
         log.flush()
-        proc = start_trial(job_path, log, cwd if os.path.isdir(cwd) else str(job_path.parent))
+        proc = start_trial(job_path, log, cwd if os.path.isdir(cwd) else str(job_path.parent), threads)
         try:
             while True:  # short waits: a cancel (KeyboardInterrupt in this thread) is not seen inside a long wait
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -221,6 +224,8 @@ class RayBackend:
         self.slots = [f"ray:{self.device}"] * parallel
         self.cwd = cwd if cwd is not None else os.getcwd()
         self._remote: Any = None
+        # torch threads per CPU trial: the local backend's share on a local instance, the task's 1 CPU on a cluster
+        self.threads = None if plan.gpu else (cpu_threads(["cpu"] * parallel) if plan.local else 1)
 
     def _task(self):
         if self._remote is None:
@@ -237,9 +242,10 @@ class RayBackend:
         with open(job.parent / LOG_NAME, "ab") as log:
             offset = log.tell()
             log.write(attempt_header(name, attempt, f"ray:{place.device}", now))
-        ref = self._task().remote(str(job), self.cwd)
+        ref = self._task().remote(str(job), self.cwd, self.threads)
         what = "submitted" if attempt == 1 else f"resubmitted (attempt {attempt})"
-        return Running(name, ref, offset, time.monotonic(), place.device, f"{what} to Ray ({place.device})")
+        return Running(name, ref, offset, time.monotonic(), place.device, f"{what} to Ray ({place.device})",
+                       threads=self.threads)
 
     def finished(self, running: Sequence[Running]) -> list[Finished]:
         by_ref = {r.handle: r for r in running}

@@ -252,6 +252,8 @@ def parse_spec(text: str, path: str | Path = "<spec>") -> Sweep:
         raise where.error(("protocol",), str(unknown_name("protocol", protocol, validate.PROTOCOLS)))
 
     base = validate.check_base(where, raw, ours, theirs)
+    if not isinstance(raw.get("axes"), dict) or "data" not in raw["axes"]:  # a data axis replaces base.data
+        _check_data(where, ("base", "data"), base["data"])
     budget = Budget(**validate.check_budget(where, raw, base))
     base.pop("epochs", None)
     if "seeds" not in raw:
@@ -276,6 +278,16 @@ def parse_spec(text: str, path: str | Path = "<spec>") -> Sweep:
     return sweep
 
 
+def _check_data(where: Where, path: tuple, data: str) -> None:
+    """A known dataset name or an existing data.yaml (nothing generated here), before the sweep folder exists."""
+    from yolo_gd.datasets.check import check_data_exists
+
+    try:
+        check_data_exists(data)
+    except UserError as e:
+        raise where.error(path, str(e)) from None
+
+
 def _cross_data(where: Where, raw: dict, configs: list[Config]) -> list[Config]:
     """Every config on every dataset of ``axes.data`` (dataset-major), named ``<dataset>__<config>``."""
     axes = raw.get("axes") or {}
@@ -286,6 +298,7 @@ def _cross_data(where: Where, raw: dict, configs: list[Config]) -> list[Config]:
     for i, d in enumerate(datasets):
         if not isinstance(d, str) or not d.strip():
             raise where.error(("axes", "data", i), f"must be a dataset name or a data.yaml path, got {d!r}")
+        _check_data(where, ("axes", "data", i), d)
         label = data_label(d)
         if label in labels:
             raise where.error(("axes", "data", i), f"datasets {datasets[labels[label]]!r} and {d!r} would both be "

@@ -116,6 +116,18 @@ def resolve_data(name_or_path: str | Path) -> Path:
         except UserError as e:
             raise UserError(f"{e} ('shapes' means the default set {DEFAULT_SHAPES} in {default_shapes_dir()}: pass "
                             f"the path of your own shapes data.yaml instead, or delete that folder.)") from None
+    return _data_path(name_or_path)
+
+
+def check_data_exists(name_or_path: str | Path) -> None:
+    """What :func:`resolve_data` checks, without generating or reading anything: a known name, or an existing
+    data.yaml (or a folder holding one); else the same one-line :class:`UserError`."""
+    if isinstance(name_or_path, str) and name_or_path.strip().lower() in KNOWN_DATASETS:
+        return
+    _data_path(name_or_path)
+
+
+def _data_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path.resolve()

@@ -5,14 +5,18 @@ in for each event):
 
 1. the step: :class:`~yolo_gd.inject.takeover.OptimizerTakeover` (an optimizer was named) or
    :class:`~yolo_gd.inject.observe.ObservedStep` (observe-only, when telemetry is on);
-2. :class:`~yolo_gd.inject.resume.ResumeState` (injected runs): state saved per epoch, resume, NaN recovery;
+2. :class:`~yolo_gd.inject.resume.ResumeState` (injected runs): state saved per epoch, resume, NaN recovery; for
+   observe-only runs with ``exact_resume=True`` its subclass :class:`~yolo_gd.inject.exact_resume.ObservedResume`;
 3. :class:`~yolo_gd.inject.unfreeze.UnfreezeSchedule` (``unfreeze=`` given): frozen parameters join on schedule;
 4. :class:`~yolo_gd.inject.schedule_free.ScheduleFreeSwap` (optimizers with ``train()``/``eval()``), and
    :class:`~yolo_gd.inject.sam.SharpnessAware` (``optimizer=sam|asam|gsam``): the batch for the second pass;
-5. :class:`~yolo_gd.inject.ema.EmaControl` (``ema=false``, ``ema_decay``, ``ema_tau``; also observe-only);
+5. :class:`~yolo_gd.inject.ema.EmaControl` (injected runs always; observe-only with ``ema=false``, ``ema_decay`` or
+   ``ema_tau``);
 6. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``);
 7. :class:`~yolo_gd.inject.trackers.TrackerBridge` (with telemetry): the per-step series into the MLflow / W&B
-   runs Ultralytics' integrations opened (``mlflow_steps`` / ``wandb_steps``), W&B offline when it has no key.
+   runs Ultralytics' integrations opened (``mlflow_steps`` / ``wandb_steps``), W&B offline when it has no key;
+8. :class:`~yolo_gd.inject.checkpoints.AtomicCheckpoints`: ``last.pt``/``best.pt``/``epochN.pt`` written atomically;
+9. :class:`~yolo_gd.inject.record.RunStarts`: each (re)start's epoch in ``yolo_gd_run.yaml`` (for time to target).
 
 They share an :class:`~yolo_gd.inject.run.Attachment` (the config and the Ultralytics keys the user gave) and,
 per trainer instance, a :class:`~yolo_gd.inject.run.RunState`; all of them read and write the trainer only
@@ -32,9 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from yolo_gd.errors import UserError
+from yolo_gd.inject.checkpoints import AtomicCheckpoints
 from yolo_gd.inject.config import UNSET, InjectConfig
 from yolo_gd.inject.ema import EmaControl
+from yolo_gd.inject.exact_resume import ObservedResume
 from yolo_gd.inject.observe import ObservedStep
+from yolo_gd.inject.record import RunStarts
 from yolo_gd.inject.resume import ResumeState
 from yolo_gd.inject.run import Attachment
 from yolo_gd.inject.sam import SharpnessAware
@@ -59,7 +66,7 @@ _EVENTS = (
     "teardown",
 )
 _PARTS = (OptimizerTakeover, ObservedStep, ResumeState, UnfreezeSchedule, ScheduleFreeSwap, EmaControl,
-          TelemetryLifecycle, SharpnessAware, TrackerBridge)
+          TelemetryLifecycle, SharpnessAware, TrackerBridge, AtomicCheckpoints, RunStarts)
 
 
 @dataclass
@@ -79,6 +86,8 @@ def compose(attachment: Attachment) -> list:
     cfg = attachment.cfg
     if cfg.observe_only:
         parts = [] if cfg.telemetry == "off" else [ObservedStep()]
+        if cfg.exact_resume:
+            parts.append(ObservedResume())
     else:
         parts = [OptimizerTakeover(attachment), ResumeState(cfg)]
         if cfg.unfreeze is not None:
@@ -87,11 +96,12 @@ def compose(attachment: Attachment) -> list:
             parts.append(ScheduleFreeSwap())
         if cfg.sam is not None:
             parts.append(SharpnessAware())
-    if not cfg.ema or cfg.ema_decay is not None or cfg.ema_tau is not None:
+    if not cfg.observe_only or not cfg.ema or cfg.ema_decay is not None or cfg.ema_tau is not None:
         parts.append(EmaControl(cfg.ema, cfg.ema_decay, cfg.ema_tau))
     if cfg.telemetry != "off":
         parts.append(TelemetryLifecycle(cfg.telemetry, cfg.telemetry_every))
         parts.append(TrackerBridge(cfg.mlflow_steps, cfg.wandb_steps, cfg.given_options()))
+    parts += [AtomicCheckpoints(), RunStarts()]
     return parts
 
 

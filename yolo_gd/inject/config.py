@@ -122,6 +122,9 @@ class InjectConfig:
                                       "(only when it is enabled: yolo settings mlflow=True)", "true or false", "false")
     wandb_steps: Flag = option(True, "per-step telemetry into the W&B run Ultralytics' integration opened "
                                      "(only when it is enabled: yolo settings wandb=True)", "true or false", "false")
+    exact_resume: Flag = option(False, "observe-only: keep fp32 weights, optimizer state and the random state per "
+                                       "epoch so a resume is bit-identical (injected runs always do)",
+                                "true or false", "true")
     allow_resume_change: Flag = option(False, "let a resume change the optimizer or schedule", "true or false",
                                        "true")
 
@@ -325,6 +328,12 @@ def _check_with_optimizer(cfg: InjectConfig) -> None:
         refuse_hparams(info, cfg.optimizer_kwargs)
     except UserError as e:
         raise UserError(str(e), key="optimizer_kwargs") from None
+    if info.has_train_eval_mode and cfg.unfreeze is not None:
+        # schedulefree's bias correction counts a group's steps from the start of training: a group joining late
+        # would take a first step far too large (~10x for one joining at step 100).
+        raise UserError(f"unfreeze= with the schedule-free optimizer '{info.name}' is not supported (a group that "
+                        f"joins late would get a wrong first step): use another optimizer, or drop unfreeze=",
+                        key="unfreeze")
     if cfg.optimizer_kwargs and isinstance(info.load(), type):
         accepted = accepted_hparams(info)
         for key in cfg.optimizer_kwargs:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import math
 
-from yolo_gd.inject.host import Host
+from yolo_gd.inject.host import Host, rank
 
 
 def ultralytics_decay(updates: int, decay: float, tau: float) -> float:
@@ -38,21 +38,46 @@ def no_decay(updates: int) -> float:
 
 
 class EmaControl:
-    """Sets the decay of the host's EMA (or turns it into a copy of the raw model)."""
+    """Sets the decay of the host's EMA (or turns it into a copy of the raw model), again after NaN recovery.
+
+    The settings are the run's effective ones: on an injected resume that is the config merged with the resumed
+    run's (``host.run.cfg``, so ``ema=false`` survives a ``resume=True`` that does not repeat it). They are
+    recorded in ``yolo_gd_run.yaml`` (``ema``)."""
 
     def __init__(self, enabled: bool, decay: float | None, tau: float | None):
         self.enabled, self.decay, self.tau = enabled, decay, tau
 
     def on_pretrain_routine_end(self, trainer) -> None:
-        ema = Host(trainer).ema
+        host = Host(trainer)
+        cfg = getattr(host.run, "cfg", None)
+        if cfg is not None:  # an injected run: its effective config
+            self.enabled, self.decay, self.tau = cfg.ema, cfg.ema_decay, cfg.ema_tau
+        self._apply(host)
+        # NaN recovery builds a new ModelEMA with Ultralytics' defaults (trainer.py _load_checkpoint_state).
+        host.wrap("_handle_nan_recovery", functools.partial(self._after_recovery, trainer))
+        if rank() in {-1, 0}:
+            from yolo_gd.inject.record import update_record
+
+            update_record(host.save_dir, {"ema": self.settings()})
+
+    def settings(self) -> dict:
+        """What the EMA slot does, as recorded: ``{ema, ema_decay, ema_tau}`` (Ultralytics' values if not given)."""
+        return {"ema": self.enabled, "ema_decay": 0.9999 if self.decay is None else self.decay,
+                "ema_tau": 2000.0 if self.tau is None else self.tau}
+
+    def _apply(self, host: Host) -> None:
+        ema = host.ema
         if ema is None:
             return
         if not self.enabled:
             ema.decay = no_decay
-        else:
-            d = 0.9999 if self.decay is None else self.decay
-            t = 2000.0 if self.tau is None else self.tau
-            ema.decay = functools.partial(_ramp, decay=d, tau=t)
+        elif self.decay is not None or self.tau is not None:
+            s = self.settings()
+            ema.decay = functools.partial(_ramp, decay=s["ema_decay"], tau=s["ema_tau"])
+
+    def _after_recovery(self, trainer, recovered: bool) -> None:
+        if recovered:
+            self._apply(Host(trainer))
 
 
 def _ramp(updates: int, *, decay: float, tau: float) -> float:

@@ -150,10 +150,12 @@ class Host:
         return dict(self.bare_model.named_parameters())
 
     def frozen_by_freeze(self) -> list[str]:
-        """Names of the parameters Ultralytics' ``freeze=`` froze (not its always-frozen ``.dfl``), in order."""
-        names = [n for n in getattr(self._t, "freeze_layer_names", []) if n not in (".dfl", "teacher_model.")]
+        """Names of the parameters Ultralytics' ``freeze=`` froze, in order: never its always-frozen ``.dfl`` (nor
+        a teacher model's), also where a ``freeze=`` layer holds them (``freeze=[23]``: ``model.23.dfl.conv``)."""
+        always = (".dfl", "teacher_model.")
+        names = [n for n in getattr(self._t, "freeze_layer_names", []) if n not in always]
         return [k for k, v in self.bare_model.named_parameters()
-                if not v.requires_grad and any(x in k for x in names)]
+                if not v.requires_grad and any(x in k for x in names) and not any(a in k for a in always)]
 
     def host_warmup_batches(self, batches_per_epoch: int) -> int:
         """The host's own warmup length rule (``nw``), even after yolo_gd replaced it on this instance."""
@@ -287,6 +289,12 @@ class Host:
         """``(dataset length, batch size, drop_last)`` of the train loader."""
         loader = self._t.train_loader
         return len(loader.dataset), int(loader.batch_size or 1), bool(loader.drop_last)
+
+    def use_checkpoint_paths(self, path_type: type) -> None:
+        """THIS trainer's checkpoint paths (``last``, ``best``, ``wdir`` from which ``epochN.pt`` is joined, see
+        trainer.py ``save_model``) become ``path_type`` (inject/checkpoints.py: atomic writes)."""
+        t = self._t
+        t.wdir, t.last, t.best = path_type(t.wdir), path_type(t.last), path_type(t.best)
 
     def set_optimizer(self, optimizer) -> None:
         self._t.optimizer = optimizer

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
+from yolo_gd.inject.resolve import finetune_keys
 from yolo_gd.optim.groups import describe_groups, format_groups
 
 RECORD_NAME = "yolo_gd_run.yaml"
@@ -21,7 +22,7 @@ def announce(host, resolved, cfg) -> None:
     LOGGER.info(format_groups(describe_groups(optimizer.param_groups)))
     sam_entry = {"sam": sam.plain()} if sam else {}
     update_record(host.save_dir, {**sam_entry, "injected": resolved.summary(),
-                                  "fingerprint": resolved.fingerprint(cfg),
+                                  "fingerprint": resolved.fingerprint(cfg), "finetune": finetune_keys(cfg),
                                   "groups": plain_rows(describe_groups(optimizer.param_groups)),
                                   "versions": versions()})
 
@@ -52,3 +53,32 @@ def versions() -> dict:
 
     return {"yolo_gd": yolo_gd.__version__, "ultralytics": ultralytics.__version__, "torch": str(torch.__version__),
             "python": platform.python_version()}
+
+
+class RunStarts:
+    """Records each (re)start of the training loop in the record (``starts``: the 0-based epoch it started at).
+
+    Ultralytics' results.csv ``time`` counts from the start of THIS process's loop, so after a resume it restarts
+    at 0; the report (report/tables.py) adds the time before each recorded restart back, also where the restarted
+    clock has not fallen below the previous row (a resume after a short first epoch)."""
+
+    def on_train_start(self, trainer) -> None:
+        from yolo_gd.inject.host import Host, rank
+
+        if rank() in {-1, 0}:
+            host = Host(trainer)
+            update_record(host.save_dir, {}, append={"starts": {"epoch": host.start_epoch}})
+
+
+def restart_epochs(save_dir: Path) -> set[int]:
+    """The 0-based epochs at which a resumed loop restarted (from the record's ``starts``; empty when unknown)."""
+    import yaml
+
+    path = Path(save_dir) / RECORD_NAME
+    try:
+        record = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, yaml.YAMLError):
+        return set()
+    starts = (record or {}).get("starts") if isinstance(record, dict) else None
+    return {int(s["epoch"]) for s in starts or () if isinstance(s, dict) and isinstance(s.get("epoch"), int)
+            and s["epoch"] > 0}

@@ -81,6 +81,7 @@ class Resolved:
             "clip": self.clip,
             "groups": repr(cfg.groups),
             "telemetry": cfg.telemetry,
+            **finetune_keys(cfg),
         }
 
     def summary(self) -> dict:
@@ -105,6 +106,17 @@ class Resolved:
             "accumulate": self.cadence.accumulate,
             "sources": dict(self.sources),
         }
+
+
+def finetune_keys(cfg: InjectConfig) -> dict:
+    """The fine-tuning options as plain data (part of the fingerprint and of the run record)."""
+    def plain(v: Any) -> Any:
+        return v if v is None or isinstance(v, (str, int, float, bool)) else repr(v)
+
+    unfreeze = cfg.unfreeze if cfg.unfreeze is None or isinstance(cfg.unfreeze, (str, int, float)) else \
+        [[str(a), plain(b)] for a, b in (cfg.unfreeze.items() if isinstance(cfg.unfreeze, dict) else cfg.unfreeze)]
+    return {"lr_decay": cfg.lr_decay, "unfreeze": unfreeze, "unfreeze_ramp": plain(cfg.unfreeze_ramp),
+            "ema": cfg.ema, "ema_decay": cfg.ema_decay, "ema_tau": cfg.ema_tau}
 
 
 def resolve(cfg: InjectConfig, facts: TrainerFacts) -> Resolved:

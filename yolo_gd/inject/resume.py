@@ -26,13 +26,18 @@ from yolo_gd.inject.config import UNSET, InjectConfig
 from yolo_gd.inject import rng
 from yolo_gd.inject.host import Host, rank
 from yolo_gd.inject.record import update_record
+from yolo_gd.inject.resume_keys import check_resume_settings, settings
 from yolo_gd.inject.run import StepCounters
 from yolo_gd.inject.state import read_state, saved_epochs, write_rng, write_state
 
 #: Group keys a resume re-applies from the freshly resolved run over the loaded state (what allow_resume_change
 #: may change); running values that some optimizers keep in their groups (schedule-free's k, weight_sum) load.
 _HYPER_KEYS = ("initial_lr", "weight_decay", "momentum", "betas", "nesterov", "eps")
-_FRESH_STATE_KEYS = ("optimizer", "groups")  # a change of these cannot reuse the old optimizer state
+#: A change of these cannot reuse the old optimizer state (another class, or another group layout).
+_FRESH_STATE_KEYS = ("optimizer", "groups", "lr_decay", "unfreeze")
+_DEVICE_FLAGS = ("fused", "foreach", "capturable")  # picked by the runtime device, never loaded (see below)
+#: Fingerprint keys a state written by an older yolo_gd lacks, with the value that yolo_gd then ran with.
+_OLDER_RUNS = {"lr_decay": None, "unfreeze": None, "ema": True, "ema_decay": None, "ema_tau": None}
 
 
 class ResumeState:
@@ -63,6 +68,9 @@ class ResumeState:
             write_rng(host.wdir, host.epoch, _capture(host))
 
     def _restore(self, host: Host, run, state: dict, *, check: bool) -> None:
+        if check:
+            check_resume_settings(state.get("settings"), run_settings(host), unfreeze=run.cfg.unfreeze is not None,
+                                  checkpoint=str(host.resume_path))
         changes = diff_fingerprints(state["fingerprint"], run.resolved.fingerprint(run.cfg)) if check else []
         if changes and not run.cfg.allow_resume_change:
             key, old, new = changes[0]
@@ -147,7 +155,15 @@ def state_payload(host: Host, run) -> dict:
         "plans": [p.plain() for p in run.plans],
         "rng": _capture(host),
         "grads": _open_window_grads(host, run),
+        "settings": run_settings(host),
     }
+
+
+def run_settings(host: Host) -> dict:
+    """The Ultralytics values a resume may not change (inject/resume_keys.py), as this trainer has them."""
+    args = host.args
+    return settings(host.batch_size, host.batches_per_epoch, max(round(args["nbs"] / host.batch_size), 1),
+                    args.get("freeze"))
 
 
 def _capture(host: Host) -> dict:
@@ -181,8 +197,21 @@ def _truncate_results(csv, start_epoch: int) -> None:
 
 
 def load_optimizer_state(optimizer, saved: dict) -> None:
-    """Load the fp32 state (past the host-load guard), keeping the freshly resolved hyperparameters."""
+    """Load the fp32 state (past the host-load guard), keeping the freshly resolved hyperparameters.
+
+    The kernel flags (``fused``, ``foreach``, ``capturable``) are the runtime device's, not the checkpoint's (a
+    CPU-trained AdamW resumed on CUDA with AMP would otherwise take the foreach path, whose GradScaler
+    ``found_inf`` handling asserts): they are set on the saved groups BEFORE the load, as Ultralytics' own loader
+    does (trainer.py ``_load_checkpoint_state``), because torch places the ``step`` tensors by them."""
     fresh = [{k: g[k] for k in _HYPER_KEYS if k in g} for g in optimizer.param_groups]
+    groups = []
+    for group, now in zip(saved["param_groups"], optimizer.param_groups):
+        group = dict(group)
+        for flag in _DEVICE_FLAGS:
+            if flag in group or flag in now:
+                group[flag] = now.get(flag)
+        groups.append(group)
+    saved = {**saved, "param_groups": groups + list(saved["param_groups"][len(groups):])}
     type(optimizer).load_state_dict(optimizer, saved)
     for group, values in zip(optimizer.param_groups, fresh):
         group.update(values)
@@ -190,6 +219,9 @@ def load_optimizer_state(optimizer, saved: dict) -> None:
 
 def diff_fingerprints(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
     """``(key, old, new)`` for every key whose value differs, in the fingerprint's order (optimizer first; pure)."""
+    old = {**_OLDER_RUNS, **old}
+    if "unfreeze_ramp" not in old:  # older states: the ramp mattered only with unfreeze, which they lack
+        old["unfreeze_ramp"] = new.get("unfreeze_ramp")
     keys = [*new, *(k for k in old if k not in new)]
     return [(k, old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)]
 

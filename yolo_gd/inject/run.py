@@ -13,8 +13,9 @@ from typing import Any
 
 from yolo_gd.optim.plan import HyperPlan
 from yolo_gd.optim.progress import Cadence, Progress
-from yolo_gd.optim.replan import PlanSegment, chain
+from yolo_gd.optim.replan import PlanSegment, chain, chain_joins
 from yolo_gd.optim.schedule_base import bind
+from yolo_gd.optim.unfreeze import join_plan, parse_unfreeze
 
 
 @dataclass
@@ -71,7 +72,12 @@ class RunState:
             plans.append(PlanSegment.of(self.cadence, from_step, from_batch))
         self.plans = plans
         if len(plans) > 1:
-            self.plan = dataclasses.replace(self.plan, schedule=chain(self.resolved.unbound_schedule, plans, bind))
+            joins = self.plan.joins
+            if joins is not None:  # the join steps stretch like the schedule; joined stages stay joined
+                first = join_plan(parse_unfreeze(self.cfg.unfreeze), self.cfg.unfreeze_ramp, plans[0].cadence)
+                joins = chain_joins(first, plans)
+            self.plan = dataclasses.replace(self.plan, schedule=chain(self.resolved.unbound_schedule, plans, bind),
+                                            joins=joins)
         return replanned
 
     def start_epoch(self, batches_per_epoch: int) -> None:

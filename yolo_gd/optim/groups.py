@@ -146,6 +146,8 @@ def _group(members: Sequence[_Param], tag: str, boost: bool, rule: GroupRule | N
         g["use_muon"] = True
     g.update(param_group=tag, name=f"{name}:x{MUON_HEAD_LR_MULT:g}" if boost else name)
     g["param_names"] = [m.name for m in members]
+    if rule is not None:  # the warmup's bias start is scaled by it too (optim/plan.py)
+        g["lr_mult"] = rule.lr_mult
     if stage is not None:
         g["join"] = stage
     return g

@@ -31,7 +31,8 @@ class WarmupPlan:
         length: warmup length in ``clock`` units (0: no warmup).
         clock: ``'batch'`` counts global batch indices (Ultralytics' warmup), ``'step'`` counts optimizer steps.
         kind: ``'linear'`` (np.interp, as the host) or ``'exp'`` (``(1 - e^{-5x}) / (1 - e^{-5})``, x = progress).
-        bias_lr: absolute LR the ``bias`` groups start from (Ultralytics' ``warmup_bias_lr``); others start at 0.
+        bias_lr: LR the ``bias`` groups start from (Ultralytics' ``warmup_bias_lr``, times a group rule's ``lr_mult``);
+            others start at 0.
         momentum: momentum (SGD) or beta1 (Adam family) at the start of warmup; None leaves it alone.
     """
 
@@ -84,10 +85,12 @@ class HyperPlan:
     momentum_key: Literal["momentum", "betas"] | None = None
     joins: JoinPlan | None = None
 
-    def lr(self, p: Progress, initial_lr: float, tag: str) -> float:
+    def lr(self, p: Progress, initial_lr: float, tag: str, lr_mult: float = 1.0) -> float:
+        """``lr_mult``: the group rule's multiplier (``groups=``, ``lr_decay``), already in ``initial_lr``; the bias
+        warmup starts at ``warmup_bias_lr * lr_mult`` so a group scaled down is not started far above its target."""
         target = initial_lr * self.schedule(p)
         if self.warmup.active(p):
-            start = self.warmup.bias_lr if tag == "bias" else 0.0
+            start = self.warmup.bias_lr * lr_mult if tag == "bias" else 0.0
             return self.warmup.blend(p, start, target)
         return target
 
@@ -102,7 +105,7 @@ class HyperPlan:
         """Write this step's hyperparameters into ``param_groups`` (host-side floats only: no device work)."""
         m = self.momentum_at(p)
         for g in param_groups:
-            g["lr"] = self.lr(p, g["initial_lr"], g.get("param_group", ""))
+            g["lr"] = self.lr(p, g["initial_lr"], g.get("param_group", ""), g.get("lr_mult", 1.0))
             if self.joins is not None and "join" in g:
                 g["lr"] *= self.joins.multiplier(g["join"], p.step)
             if m is None:

@@ -96,3 +96,14 @@ class Cadence:
         """Optimizer steps an uninterrupted run takes before fractional ``epoch`` (for '3ep' durations)."""
         limit = epoch * self.batches_per_epoch
         return sum(1 for b in self.step_batches if b < limit)
+
+    def restarts_alike(self, epoch: int) -> bool:
+        """Whether a loop restarted at ``epoch`` (the host's resume: no step yet, ``last = -1``) steps on the same
+        batches as the uninterrupted run from there on, i.e. no accumulation window crosses into that epoch."""
+        start, end = epoch * self.batches_per_epoch, self.batches_per_epoch * self.epochs
+        out, last = [], -1
+        for ni in range(start, end):
+            if self.steps_at(ni, last):
+                out.append(ni)
+                last = ni
+        return tuple(out) == tuple(b for b in self.step_batches if b >= start)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from yolo_gd.optim.progress import Cadence, Progress
+from yolo_gd.optim.unfreeze import JoinPlan, stretch_joins
 
 Schedule = Callable[[Progress], float]
 
@@ -71,3 +72,12 @@ def chain(unbound: Schedule, plans: Sequence[PlanSegment], bind: Callable[[Sched
     for before, after in zip(plans, plans[1:]):
         schedule = Stretched(schedule, after.from_step, after.from_batch, before.cadence, after.cadence)
     return schedule
+
+
+def chain_joins(first: JoinPlan, plans: Sequence[PlanSegment]) -> JoinPlan:
+    """The unfreeze join steps of a run whose history is ``plans``, ``first`` planned for ``plans[0]``: each later
+    plan stretches the joins still ahead as :func:`chain` stretches the schedule (joined stages stay joined)."""
+    joins = first
+    for before, after in zip(plans, plans[1:]):
+        joins = stretch_joins(joins, after.from_step, before.cadence.total_steps, after.cadence.total_steps)
+    return joins

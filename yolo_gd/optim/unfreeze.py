@@ -24,7 +24,7 @@ from yolo_gd.errors import UserError
 from yolo_gd.optim.durations import Duration, parse_duration
 from yolo_gd.optim.progress import Cadence
 
-__all__ = ["JoinPlan", "UnfreezeStage", "assign_stages", "join_plan", "parse_unfreeze"]
+__all__ = ["JoinPlan", "UnfreezeStage", "assign_stages", "join_plan", "parse_unfreeze", "stretch_joins"]
 
 _FORM = "a duration ('3ep') or a list of [glob, duration] pairs such as [['model.[5-9].*', '2ep'], ['*', '4ep']]"
 
@@ -99,3 +99,13 @@ def join_plan(stages: Sequence[UnfreezeStage], ramp: Any, cadence: Cadence) -> J
             raise UserError(f"unfreeze at '{s.when}' is step {n} but training has only {cadence.total_steps} "
                             f"optimizer steps: unfreeze earlier or train longer")
     return JoinPlan(steps, parse_duration(ramp).to_steps(cadence))
+
+
+def stretch_joins(joins: JoinPlan, s0: int, total_old: int, total_new: int, ramp: int | None = None) -> JoinPlan:
+    """The join steps of a run re-planned at step ``s0`` from ``total_old`` to ``total_new`` steps (an extension):
+    a stage that joined at or before ``s0`` keeps its step (a layer that already trains is never frozen again);
+    a later one moves as the schedule stretches, ``s0 + (j - s0) * (total_new - s0) / (total_old - s0)``.
+    ``ramp``: the new plan's ramp in steps (None: keep the old one)."""
+    ratio = (total_new - s0) / (total_old - s0) if total_old > s0 else 1.0
+    steps = tuple(j if j <= s0 else s0 + round((j - s0) * ratio) for j in joins.steps)
+    return JoinPlan(steps, joins.ramp if ramp is None else ramp)

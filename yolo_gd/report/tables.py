@@ -95,13 +95,16 @@ class TrialResult:
         return self.stage == "main" and self.state == "done"
 
 
-def _cumulative(time: np.ndarray) -> np.ndarray:
-    """Ultralytics restarts results.csv's ``time`` at 0 after a resume: add the time before each restart back."""
+def _cumulative(time: np.ndarray, restarts: frozenset = frozenset()) -> np.ndarray:
+    """Ultralytics restarts results.csv's ``time`` at 0 after a resume: add the time before each restart back.
+
+    A restart is a row listed in ``restarts`` (row indices, from the run record: exact) or, for runs without that
+    record, a row whose time falls below the previous one (misses a resume after a short first epoch)."""
     out = np.asarray(time, dtype="float64").copy()
     offset = 0.0
     for i in range(1, len(out)):
         raw_prev, raw = time[i - 1], time[i]
-        if np.isfinite(raw) and np.isfinite(raw_prev) and raw < raw_prev:
+        if i in restarts or (np.isfinite(raw) and np.isfinite(raw_prev) and raw < raw_prev):
             offset = out[i - 1]
         out[i] = raw + offset
     return out
@@ -124,7 +127,12 @@ def read_results(run_dir: str | os.PathLike | None) -> pd.DataFrame:
         df = df[pd.to_numeric(df["epoch"], errors="coerce").notna()]
         df = df.drop_duplicates("epoch", keep="last").sort_values("epoch", kind="stable").reset_index(drop=True)
     if "time" in df and len(df):
-        df["time"] = _cumulative(pd.to_numeric(df["time"], errors="coerce").to_numpy(dtype="float64"))
+        from yolo_gd.inject.record import restart_epochs
+
+        first = set(restart_epochs(path.parent))  # 0-based epochs a resumed loop started at: rows of epoch e + 1
+        epochs = pd.to_numeric(df["epoch"], errors="coerce").tolist() if "epoch" in df else []
+        restarts = frozenset(i for i, e in enumerate(epochs) if e - 1 in first)
+        df["time"] = _cumulative(pd.to_numeric(df["time"], errors="coerce").to_numpy(dtype="float64"), restarts)
     return df
 
 
