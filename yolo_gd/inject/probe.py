@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from yolo_gd.inject.batchnorm import batchnorm_kept
 from yolo_gd.inject.host import Host
 
 __all__ = ["ProbeSet"]
@@ -36,18 +37,10 @@ class ProbeSet:
     @torch.no_grad()
     def batch_losses(self, host: Host) -> list[tuple[int, float]]:
         """``(images, mean summed loss)`` of each probe batch, in order (the first k batches are a smaller probe)."""
-        model = host.bare_model
-        norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-        saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in norms]
-        out = []
-        try:
-            with host.autocast():
-                for b in self.batches:
-                    _, items = model.loss(b)
-                    parts = items.values() if isinstance(items, dict) else [items]
-                    out.append((int(b["img"].shape[0]), float(sum(p.detach().float().sum() for p in parts))))
-        finally:
-            for m, buffers in zip(norms, saved):
-                for k, v in buffers.items():
-                    getattr(m, k).copy_(v)
+        model, out = host.bare_model, []
+        with batchnorm_kept(model), host.autocast():
+            for b in self.batches:
+                _, items = model.loss(b)
+                parts = items.values() if isinstance(items, dict) else [items]
+                out.append((int(b["img"].shape[0]), float(sum(p.detach().float().sum() for p in parts))))
         return out

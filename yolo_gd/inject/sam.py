@@ -28,6 +28,7 @@ import functools
 import torch
 
 from yolo_gd.errors import UserError
+from yolo_gd.inject.batchnorm import batchnorm_kept
 from yolo_gd.inject.host import Host
 from yolo_gd.inject.run import RunState
 from yolo_gd.optim.progress import Progress
@@ -63,7 +64,6 @@ def second_pass(host: Host, run: RunState, progress: Progress) -> None:
     e, norm = perturbation(params, first, rule, rho)
     first_bad = ~torch.isfinite(norm)
     kept = [p.detach().clone() for p in params]
-    stats = _bn_state(host.bare_model)
     with torch.no_grad():
         torch._foreach_add_(params, e)
     if rule.kind != "gsam":
@@ -71,11 +71,10 @@ def second_pass(host: Host, run: RunState, progress: Progress) -> None:
     for p in params:
         p.grad = None
     host.set_grad_sync(True)
-    host.scaler.scale(host.forward_loss(batch)).backward()
+    with batchnorm_kept(host.bare_model):
+        host.scaler.scale(host.forward_loss(batch)).backward()
     with torch.no_grad():
         torch._foreach_copy_(params, kept)
-        for buffer, saved in stats:
-            buffer.copy_(saved)
     second = [p.grad for p in params]
     if first is not None:
         gsam_direction_(second, first, rule.alpha)
@@ -83,13 +82,3 @@ def second_pass(host: Host, run: RunState, progress: Progress) -> None:
     run.sam_stats = (norm, torch.linalg.vector_norm(torch.stack(torch._foreach_norm(e))))
     run.sam_batch = None
 
-
-def _bn_state(model) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(buffer, copy) for every BatchNorm running statistic: the second forward must not move them again."""
-    out = []
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
-            for buffer in (m.running_mean, m.running_var, m.num_batches_tracked):
-                if buffer is not None:
-                    out.append((buffer, buffer.clone()))
-    return out
