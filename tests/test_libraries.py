@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 
 import numpy as np
 import pytest
@@ -125,6 +126,7 @@ def _resumes_exactly(info, model, optimizer) -> None:
         opt.zero_grad()
         torch.manual_seed(2)
         np.random.seed(2)  # Kron (pytorch_optimizer) draws np.random each step; exact resume restores that generator
+        random.seed(2)  # SARA draws random.choice (exact resume restores Python's generator too)
         m(torch.randn(2, 3, 8, 8)).square().mean().backward()
         opt.step()
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
