@@ -46,7 +46,7 @@ def _fake(monkeypatch, result):
 def _run(tmp_path, sweep, m=None, device=None):
     m = m or Manifest(path=tmp_path / "manifest.json", sweep="s", protocol="lrfind")
     lines = []
-    run_range_tests(sweep, m, tmp_path, lines.append, device)
+    run_range_tests(sweep, m, tmp_path, lines.append, (device,))
     return read_manifest(tmp_path / "manifest.json")["lrfind"], lines
 
 

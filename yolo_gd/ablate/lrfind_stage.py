@@ -1,10 +1,11 @@
-"""``protocol: lrfind``'s first stage: one LR range test per config, in the runner process, before any seed runs.
+"""``protocol: lrfind``'s first stage: one LR range test per config before any seed runs (in the runner process
+with one slot; side by side, one process per slot, with several: :mod:`~yolo_gd.ablate.lrfind_worker`).
 
 Each config's train keys, minus those the range test sets itself (the LR, the schedule, warmup, epochs,
 close_mosaic), go to :func:`yolo_gd.lrfind.run.lr_find` on the train split with the sweep's first seed, under the
 trials' conditions: the same ``batch`` and ``nbs`` (Ultralytics' defaults when the spec sets none), mosaic as in
 the trial's first epoch (closed only when ``close_mosaic`` covers the whole budget), ``fraction``, and the sweep's
-device. The suggestion becomes the LR of every main trial of the config. When the test gives no reliable
+devices. The suggestion becomes the LR of every main trial of the config. When the test gives no reliable
 suggestion (flat, rising, too noisy, diverged early) or fails, the config keeps the entry's own LR (or the
 optimizer's registry default) and the manifest says so in ``rule`` and ``reason``. A test already recorded in the
 manifest is not rerun (a resumed sweep).
@@ -13,6 +14,7 @@ manifest is not rerun (a resumed sweep).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from yolo_gd.ablate.manifest import Manifest
@@ -58,42 +60,74 @@ def _options(sweep: Sweep) -> dict:
     return opts
 
 
-def _one(sweep: Sweep, config: Config, out: Path, say, device: str | None) -> dict:
+def range_test_record(kw: dict, fallback_lr: float | None) -> dict:
+    """Run ``lr_find(**kw)`` and return the manifest record: the suggestion as the config's LR, else
+    ``fallback_lr`` (the entry's own) with the reason. A failed test (one-line error, out of memory...) falls back
+    too; other exceptions (bugs) propagate."""
     from yolo_gd.lrfind.run import lr_find
 
-    kw = range_test_kwargs(config, sweep.seeds[0], sweep.budget.epochs, device)
     t0 = time.perf_counter()
     try:
-        res = lr_find(out=out, **kw, **_options(sweep))
+        res = lr_find(**kw)
     except (UserError, RuntimeError, ValueError) as e:  # the sweep goes on at the entry's own LR
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        say(f"[ablate] {config.name}: range test failed ({first}): using lr {config.center_lr}")
-        return {"lr": config.center_lr, "rule": f"fallback: the range test failed ({first})", "suggested": None,
+        return {"lr": fallback_lr, "rule": f"fallback: the range test failed ({first})", "suggested": None,
                 "reason": "failed", "advice": None, "others": {}, "steps": 0,
                 "seconds": round(time.perf_counter() - t0, 1), "stopped_at_divergence": False, "split": "train",
                 "plot": None, "csv": None, "conditions": {}}
     v = res.suggestion
     if v.lr is not None:
         lr, rule = v.lr, v.rule
-        say(f"[ablate] {config.name}: range test suggests lr {lr:.3g} ({rule}; {res.steps} steps, "
-            f"{res.seconds:.0f} s)")
     else:
-        lr, rule = config.center_lr, f"fallback: no reliable suggestion ({v.reason}): the entry's LR"
-        say(f"[ablate] {config.name}: range test gives no reliable suggestion ({v.reason}: {v.advice}): using the "
-            f"entry's lr {lr}")
+        lr, rule = fallback_lr, f"fallback: no reliable suggestion ({v.reason}): the entry's LR"
     return {"lr": float(lr) if lr is not None else None, "rule": rule, "suggested": v.lr, "reason": v.reason,
             "advice": v.advice, "others": v.others, "steps": res.steps, "seconds": round(res.seconds, 1),
             "stopped_at_divergence": res.stopped_early, "split": "train",
             "plot": str(res.plot) if res.plot else None, "csv": str(res.csv), "conditions": res.conditions}
 
 
-def run_range_tests(sweep: Sweep, m: Manifest, sweep_dir: Path, say, device: str | None = None) -> None:
-    """Run the range test of every config that has none in ``m.lrfind`` yet (on ``device``: the sweep's first
-    device), saving the manifest after each."""
+def record_line(name: str, rec: dict) -> str:
+    """The progress line for one finished range test."""
+    if rec["reason"] == "failed":
+        return f"[ablate] {name}: range test {rec['rule'][len('fallback: the range test '):]}: using lr {rec['lr']}"
+    if rec["suggested"] is not None:
+        return (f"[ablate] {name}: range test suggests lr {rec['lr']:.3g} ({rec['rule']}; {rec['steps']} steps, "
+                f"{rec['seconds']:.0f} s)")
+    return (f"[ablate] {name}: range test gives no reliable suggestion ({rec['reason']}: {rec['advice']}): using the "
+            f"entry's lr {rec['lr']}")
+
+
+def _job(sweep: Sweep, config: Config, sweep_dir: Path, device: str | None) -> dict:
+    """lr_find's keywords for ``config`` (with ``out``), as the in-process and the side-by-side paths pass them."""
+    kw = range_test_kwargs(config, sweep.seeds[0], sweep.budget.epochs, device)
+    return {"out": Path(sweep_dir) / "lrfind" / config.name, **kw, **_options(sweep)}
+
+
+def run_range_tests(sweep: Sweep, m: Manifest, sweep_dir: Path, say,
+                    devices: Sequence[str | None] = (None,), threads: int | None = None) -> None:
+    """Run the range test of every config that has none in ``m.lrfind`` yet, saving the manifest after each.
+
+    One device (``devices``: the sweep's slots, as trial devices): the tests run one after the other in this
+    process. Several: side by side, one process per slot (``threads`` torch threads each on a shared CPU, as the
+    trials get), each test's output in ``lrfind/<config>/lrfind.log``: on 2 CPU cores two tests take about the time
+    of one (``bench/results/compare_profile_cpu.json``)."""
     m.lrfind = m.lrfind if m.lrfind is not None else {}
-    for config in sweep.configs:
-        if config.name in m.lrfind:
-            continue
-        say(f"[ablate] {config.name}: LR range test (protocol lrfind) on the train split")
-        m.lrfind[config.name] = _one(sweep, config, Path(sweep_dir) / "lrfind" / config.name, say, device)
-        m.save()
+    pending = [c for c in sweep.configs if c.name not in m.lrfind]
+    if len(devices) <= 1 or len(pending) <= 1:
+        for config in pending:
+            say(f"[ablate] {config.name}: LR range test (protocol lrfind) on the train split")
+            m.lrfind[config.name] = range_test_record(_job(sweep, config, sweep_dir, devices[0]), config.center_lr)
+            say(record_line(config.name, m.lrfind[config.name]))
+            m.save()
+        return
+    from yolo_gd.ablate.lrfind_worker import run_side_by_side
+
+    for i in range(0, len(pending), len(devices)):
+        wave = pending[i:i + len(devices)]
+        say(f"[ablate] LR range tests (protocol lrfind) on the train split, side by side: "
+            f"{', '.join(c.name for c in wave)} (logs: {Path(sweep_dir) / 'lrfind'}/<config>/lrfind.log)")
+        jobs = [(c.name, _job(sweep, c, sweep_dir, d), c.center_lr) for c, d in zip(wave, devices)]
+        for name, rec in run_side_by_side(jobs, threads):
+            m.lrfind[name] = rec
+            say(record_line(name, rec))
+            m.save()

@@ -24,7 +24,7 @@ from yolo_gd.ablate.manifest import Manifest, TrialRecord, manifest_path
 from yolo_gd.ablate.naming import num_text
 from yolo_gd.ablate.processes import exit_reason, kill_group, log_tail, ours_alive
 from yolo_gd.ablate.sweep_progress import Board, format_duration
-from yolo_gd.ablate.slots import mark_started
+from yolo_gd.ablate.slots import cpu_threads, mark_started
 from yolo_gd.ablate.spec import Sweep, Trial
 from yolo_gd.ablate.tuning import pick_lr
 from yolo_gd.errors import UserError
@@ -143,11 +143,17 @@ class SweepRunner:
 
     # -------------------------------------------------------------------------------- main loop
 
-    def _range_test_device(self) -> str | None:
-        """Where ``protocol: lrfind`` runs its tests (in this process): the first slot's device ('cpu', a GPU id);
-        None (Ultralytics' choice) for a Ray GPU slot, whose id means nothing here."""
+    def _range_test_devices(self) -> list[str | None]:
+        """Where ``protocol: lrfind`` runs its tests: each local slot's device ('cpu', a GPU id), side by side; with
+        Ray, one test at a time in this process on the first slot's device (None, Ultralytics' choice, for a Ray
+        GPU slot, whose id means nothing here)."""
+        from yolo_gd.ablate.local_backend import LocalBackend
+
+        if isinstance(self.backend, LocalBackend):
+            return [self.backend.place(i).trial_device for i in range(len(self.backend.slots))]
         place = self.backend.place(0)
-        return place.trial_device if place.device == place.trial_device else ("cpu" if place.device == "cpu" else None)
+        return [place.trial_device if place.device == place.trial_device else
+                ("cpu" if place.device == "cpu" else None)]
 
     def run(self) -> None:
         m = self.m
@@ -155,7 +161,8 @@ class SweepRunner:
         if self.sweep.protocol == "lrfind":
             from yolo_gd.ablate.lrfind_stage import run_range_tests
 
-            run_range_tests(self.sweep, m, self.sweep_dir, self.say, self._range_test_device())
+            devices = self._range_test_devices()
+            run_range_tests(self.sweep, m, self.sweep_dir, self.say, devices, cpu_threads(devices))
             self._sync(m)
             m.save()
         for t in self._expected(m):
