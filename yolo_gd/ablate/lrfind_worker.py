@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -m yolo_gd.ablate.lrfind_worker JOB_JSON", file=sys.stderr)
         return 2
-    from yolo_gd.ablate.lrfind_stage import range_test_record
+    from yolo_gd.ablate.lrfind_record import range_test_record
     from yolo_gd.ablate.worker import share_cpu
 
     job_path = Path(argv[0])
