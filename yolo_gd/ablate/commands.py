@@ -77,9 +77,13 @@ def report_summary(paths) -> str:
     import pandas as pd
 
     from yolo_gd.report import format_summary
+    from yolo_gd.report.verdict import ranking_verdicts
 
-    table = next(p for p in paths.tables if p.name == "summary.csv")
-    return f"{format_summary(pd.read_csv(table))}\nreport: {paths.html}\n        {paths.markdown}"
+    tables = {p.name: pd.read_csv(p) for p in paths.tables if p.suffix == ".csv"}
+    verdicts = [v.replace("**", "").replace("`", "") for v in ranking_verdicts(tables["summary.csv"],
+                                                                               tables["trials.csv"])]
+    return "\n".join([format_summary(tables["summary.csv"]), *verdicts, f"report: {paths.html}",
+                      f"        {paths.markdown}"])
 
 
 def exit_code(sweep_dir: str | Path) -> int:

@@ -23,6 +23,7 @@ from yolo_gd.report.plots import PLOTS, plot_sweep
 from yolo_gd.report.profile import profile_blocks
 from yolo_gd.report.sections import protocol_blocks, summary_blocks, trial_blocks
 from yolo_gd.report.tables import config_order, equal_share, load_trials, summary_table, trials_table
+from yolo_gd.report.verdict import ranking_verdicts
 
 __all__ = ["ReportPaths", "build_report", "format_summary"]
 
@@ -72,7 +73,8 @@ def build_report(sweep_dir: str | os.PathLike) -> ReportPaths:
     title = f"Optimizer ablation: {name}"
     blocks: list[tuple] = [("h1", title), ("p", f"Sweep `{name}` in `{sweep_dir}`.")]
     blocks += protocol_blocks(manifest, configs, trials)
-    blocks += summary_blocks(summary, target, equal_share(trials, manifest.get("cpus")))
+    share = equal_share(trials, manifest.get("cpus"))
+    blocks += summary_blocks(summary, target, share, ranking_verdicts(summary, tdf))
     blocks += profile_blocks(summary, tdf, target)  # only with a data axis
     blocks += trial_blocks(tdf)
     blocks += doctor_blocks(trials)

@@ -101,7 +101,8 @@ def protocol_blocks(manifest: dict, configs: list[str], trials: list[TrialResult
     return blocks
 
 
-def summary_blocks(summary: pd.DataFrame, target: dict | None, share: str | None = None) -> list[tuple]:
+def summary_blocks(summary: pd.DataFrame, target: dict | None, share: str | None = None,
+                   verdicts: list[str] | tuple = ()) -> list[tuple]:
     rows = summary.to_dict("records")
     base_n = next((r["n"] for r in rows if r.get("baseline")), 0)  # summaries without baseline_n
     notes = []
@@ -134,6 +135,7 @@ def summary_blocks(summary: pd.DataFrame, target: dict | None, share: str | None
             notes.append(f"`{r['config']}`: at least one trial shared its device with another trial, so its time "
                          "to target and images/s are not comparable with the other configs.")
     blocks: list[tuple] = [("h2", "Results")]
+    blocks += [("p", v) for v in verdicts]
     blocks += _best_blocks([r for r in rows if r.get("best")])
     blocks.append(("h3", "Accuracy (validation split)"))
     blocks.append(("table", Table(

@@ -1,0 +1,63 @@
+"""Tests of yolo_gd.report.verdict on crafted tables: the resolved-or-not sentence, exact."""
+
+from __future__ import annotations
+
+import pandas as pd
+from scipy import stats as st
+
+from yolo_gd.report.verdict import ranking_verdicts
+
+
+def _tables(values: dict[str, list[float]], datasets: dict[str, str] | None = None):
+    rows = [{"trial": f"{c}-s{i}", "config": c, "stage": "main", "state": "done", "final_map50_95": v}
+            for c, vs in values.items() for i, v in enumerate(vs)]
+    rows.append({"trial": "sgd-s9", "config": "sgd", "stage": "main", "state": "failed", "final_map50_95": 0.99})
+    tdf = pd.DataFrame(rows)
+    summary = pd.DataFrame([{"config": c, "n": len(vs), "final_map50_95_mean": sum(vs) / len(vs) if vs else None,
+                             "dataset": (datasets or {}).get(c)} for c, vs in values.items()])
+    return summary, tdf
+
+
+def test_a_gap_far_beyond_the_seed_noise_is_resolved():
+    a, b = [0.60, 0.61, 0.59], [0.30, 0.32, 0.31]
+    p = st.ttest_ind(a, b, equal_var=False).pvalue
+    assert p < 0.001
+    assert ranking_verdicts(*_tables({"sgd": b, "adamw": a})) == [
+        "**Resolved at this budget**: `adamw` leads `sgd` in final mAP50-95, 0.600 vs 0.310 (Welch p = < 0.001, "
+        "3 seeds vs 3 seeds)."]
+
+
+def test_a_gap_within_the_seed_noise_is_not_resolved():
+    a, b = [0.50, 0.30], [0.42, 0.36]
+    p = st.ttest_ind(a, b, equal_var=False).pvalue
+    assert f"{p:.3f}" == "0.937"
+    assert ranking_verdicts(*_tables({"sgd": b, "adamw": a})) == [
+        "**Not resolved at this budget**: `adamw` leads `sgd` in final mAP50-95, 0.400 vs 0.390, but Welch p = "
+        "0.937 (2 seeds vs 2 seeds) is not below 0.05: the gap is within seed-to-seed noise; more seeds or a longer "
+        "budget would tell."]
+
+
+def test_one_seed_is_never_resolved_however_large_the_gap():
+    assert ranking_verdicts(*_tables({"sgd": [0.05], "adamw": [0.6]})) == [
+        "**Not resolved at this budget**: `adamw` leads `sgd` in final mAP50-95, 0.600 vs 0.050, but with 1 seed "
+        "there is no test: run at least 2 seeds each (seeds: [0, 1, 2])."]
+
+
+def test_identical_seeds_give_no_test():
+    assert "no spread between seeds to test against" in ranking_verdicts(
+        *_tables({"sgd": [0.3, 0.3], "adamw": [0.5, 0.5]}))[0]
+
+
+def test_one_sentence_per_dataset_never_across_datasets():
+    values = {"shapes__sgd": [0.30, 0.31], "shapes__adamw": [0.60, 0.62],
+              "bccd__sgd": [0.90, 0.91], "bccd__adamw": [0.20, 0.60], "bccd__lion": []}
+    ds = {c: c.split("__")[0] for c in values}
+    got = ranking_verdicts(*_tables(values, ds))
+    assert [g.split(":")[0] for g in got] == ["On `shapes`", "On `bccd`"]
+    # on bccd the leader is bccd__sgd (0.905), tested against bccd__adamw: never against shapes' configs
+    assert "`bccd__sgd` leads `bccd__adamw` in final mAP50-95, 0.905 vs 0.400" in got[1]
+    assert "`shapes__adamw` leads `shapes__sgd`" in got[0]
+
+
+def test_fewer_than_two_configs_say_nothing():
+    assert ranking_verdicts(*_tables({"sgd": [0.3, 0.4]})) == []
