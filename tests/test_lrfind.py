@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from yolo_gd.errors import UserError
-from yolo_gd.lrfind.rangetest import (ADVICE, LrRamp, StopRule, assess, diverged, min_over_10, noise_sigma, smooth,
-                                      steepest, suggest, valley)
+from yolo_gd.lrfind.rangetest import (ADVICE, LrRamp, StopRule, assess, diverged, half_fall, min_over_10, noise_sigma,
+                                      smooth, steepest, valley)
 
 RAMP = LrRamp(1e-6, 1.0, 100)
 LRS = [RAMP.lr(k) for k in range(100)]
@@ -37,8 +37,10 @@ def test_suggestion_rules_on_hand_made_curves():
     assert min_over_10(lrs[:3], [1.0, 2.0, 3.0]) is None  # never fell
     assert steepest(lrs[:5], [10.0, 9.0, 4.0, 3.5, 5.0], skip_begin=0) == 1e-4  # gradient -1, -3, -2.75, -0.5
     assert valley(lrs, [9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 10.0]) == 1e-3  # fastai: -1 + int(7/3) + int(7/6)
-    s = suggest(lrs[:4], [5.0, 3.0, 1.0, 9.0])
-    assert (s.lr, s.rule) == (1e-5, "valley") and s.others == {"min/10": 1e-3 / 10, "steepest": None}  # too short to skip 10
+    assert steepest(lrs[:4], [5.0, 3.0, 1.0, 9.0]) is None  # too short to skip Lightning's first 10
+    # half-fall: the first point of 3 in a row below 5 (the lone dip at 1e-4 does not count)
+    assert half_fall(lrs, [9.0, 4.0, 6.0, 4.5, 4.0, 3.0, 2.0, 8.0], 5.0, 3) == 1e-2
+    assert half_fall(lrs, [9.0, 4.0, 6.0, 4.5, 4.0, 6.0, 2.0, 8.0], 5.0, 3) is None
 
 
 def test_stop_rule():
@@ -60,12 +62,16 @@ def test_noise_sigma_is_robust_to_trends():
 
 def test_confidence_rule_on_crafted_curves():
     k = np.arange(100)
-    # clean descent from 10 to 4 over steps 0-59, then a rise: a suggestion about halfway along the descent (the
-    # valley rule on the smoothed curve up to its minimum), not in the rise
+    # clean descent from 10 to 4 over steps 0-59, then a rise: the suggestion is where the smoothed curve has made
+    # half its fall (start 9.55, the median of the first 10 points; smoothed minimum 4.85; midpoint 7.2: the raw
+    # curve crosses it at step 28, the EMA with beta 0.9 about 9 steps later), not in the rise
     clean = np.where(k < 60, 10 - 0.1 * k, 4 + 0.5 * (k - 60)) + WIGGLE
     v = assess(LRS, clean)
-    assert 20 <= LRS.index(v.lr) <= 40 and v.reason is None
-    assert v.rule == "valley" and v.fall > 4 * v.uncertainty
+    assert LRS.index(v.lr) == 37 and v.reason is None
+    # the probe's lighter smoothing: minimum ~4.1, midpoint ~6.8, crossed at step 32, one step of lag
+    assert LRS.index(assess(LRS, clean, beta=0.5).lr) == 33
+    assert v.rule == "half-fall" and v.fall > 4 * v.uncertainty
+    assert set(v.others) == {"min/10", "steepest", "valley"}
     flat = assess(LRS, 4 + WIGGLE)  # a fall of 2% at most: nothing to suggest
     assert (flat.lr, flat.reason, flat.advice) == (None, "flat", ADVICE["flat"])
     noisy = 4 + 3.0 * np.random.default_rng(0).standard_normal(100)  # 0.8..15 per batch, as measured

@@ -11,7 +11,9 @@ The suggestion rules, computed on the smoothed loss of the steps run:
 - ``steepest`` (Lightning's ``LearningRateFinder``, fastai's ``steep``): the LR where the smoothed loss falls
   fastest per step (``np.gradient``), skipping the first :data:`SKIP_BEGIN` steps and the last one as Lightning does.
 - ``valley`` (fastai's default since 2021): the longest decreasing stretch of the loss, about halfway along it
-  (fastai's index: start + span/3 + span/6). Used by yolo_gd: see :data:`RULE` for why.
+  (fastai's index: start + span/3 + span/6).
+- ``half-fall`` (yolo_gd's, in :func:`assess` only): the first LR from which the smoothed loss stays below the
+  midpoint of its fall (start level to minimum). Used by yolo_gd: see :data:`RULE` for why.
 
 Every rule returns a point on any curve, noise included. :func:`assess` gives one only when the curve says
 something (see its docstring): otherwise "no reliable suggestion" with the reason (``flat``, ``rising``,
@@ -26,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PROBE_BETA", "RULE", "LrRamp", "Smoother", "StopRule", "Suggestion", "Verdict", "assess", "diverged",
-           "min_over_10", "noise_sigma", "smooth", "steepest", "suggest", "valley"]
+__all__ = ["PROBE_BETA", "RULE", "LrRamp", "Smoother", "StopRule", "Verdict", "assess", "diverged",
+           "half_fall", "min_over_10", "noise_sigma", "smooth", "steepest", "valley"]
 
 #: EMA factor of the smoothed loss. fastai and Lightning use 0.98 (an average over ~50 steps) for 100+ steps; at
 #: 100 steps over 6 decades that is 3 decades of lag, so 0.9 (~10 steps, half a decade) keeps the curve in place.
@@ -38,11 +40,15 @@ PROBE_BETA = 0.5
 DIVERGE_FACTOR = 4.0
 #: Steps skipped at the start by ``steepest`` (Lightning's ``skip_begin``: the EMA is still settling there).
 SKIP_BEGIN = 10
-#: The rule yolo_gd uses. Measured on BCCD (bench/results/lrfind_bccd_cpu): the detection loss has a broad flat
-#: bottom (Lion: within noise from 1e-2 to 1e-1), so the argmin wanders over a decade and min/10 gave AdamW 1.6e-2
-#: (10x its usual LR); the steepest slope is the derivative of a noisy curve (one jump decides it); the valley uses
-#: the whole descending stretch and gave AdamW 2.5e-3, next to Ultralytics' own pick for small data (~2e-3).
-RULE = "valley"
+#: The rule yolo_gd uses. The detection loss has a broad flat bottom (on BCCD, bench/results/lrfind_bccd_cpu, Lion
+#: is within noise from 1e-2 to 1e-1), so the argmin wanders over a decade: min/10 gave AdamW 1.6e-2 (10x its
+#: usual LR); the steepest slope is the derivative of a noisy curve (one jump decides it). fastai's valley on the
+#: descent then proved too bold on the shapes set (bench/results/compare_lrfind_cpu): 100 steps from scratch
+#: reward any LR that cuts the loss fast, and the valley lands in the flat bottom: AdamW 0.0175 at 128 px and 0.020
+#: at 96 px, both of which collapsed in the full trainings (mAP50 0.02). The point where the loss has made half of
+#: its fall is the middle of the descent by the curve's own measure: AdamW 0.0016, SGD 0.046 on those curves,
+#: next to the best LRs of 16-epoch grids there (AdamW ~0.003, SGD ~0.027).
+RULE = "half-fall"
 #: Backing off from the minimum by one decade (Smith 2017; fastai's ``minimum`` suggestion divides by 10).
 MIN_BACKOFF = 10.0
 
@@ -165,21 +171,6 @@ def valley(lrs: Sequence[float], smoothed: Sequence[float]) -> float | None:
     return float(lrs[max_start + int(sections) + int(sections / 2)])
 
 
-@dataclass(frozen=True)
-class Suggestion:
-    """The suggested LR (None: the loss never fell, no suggestion) with its rule, and the other rules' values."""
-
-    lr: float | None
-    rule: str
-    others: dict
-
-
-def suggest(lrs: Sequence[float], smoothed: Sequence[float]) -> Suggestion:
-    values = {"min/10": min_over_10(lrs, smoothed), "steepest": steepest(lrs, smoothed),
-              "valley": valley(lrs, smoothed)}
-    return Suggestion(values[RULE], RULE, {k: v for k, v in values.items() if k != RULE})
-
-
 # ------------------------------------------------------------------------------------------------ confidence
 
 #: A fall counts when it exceeds this many times the uncertainty of (start level - smoothed minimum).
@@ -280,16 +271,16 @@ def assess(lrs: Sequence[float], values: Sequence[float], stopped_at_divergence:
     lowest = float(s[i_min])
     unc = math.sqrt(1.57 * sigma**2 / m + sigma**2 * (1 - beta) / (1 + beta))
     fall = start - lowest
-    values = {"min/10": min_over_10(x, s), "steepest": steepest(x, s), "valley": valley(x, s)}
-    others = {k: v for k, v in values.items() if k != RULE}
+    # the descent, for fastai's valley: from where the smoothed curve has fallen a tenth of the way to its minimum
+    # (before that, a plateau so quiet that it counts as "decreasing" would pull the valley down to the ramp's start)
+    i0 = int(np.argmax(s[: i_min + 1] < start - 0.1 * fall)) if fall > 0 else 0
+    others = {"min/10": min_over_10(x, s), "steepest": steepest(x, s),
+              "valley": valley(x[i0: i_min + 1], s[i0: i_min + 1])}
     clear = (fall > CLEAR * unc and fall >= MIN_FALL * abs(start)
              and _longest_run(s < start - fall / 2) >= max(3, n // 20))
     lr = None
     if clear and not (stopped_at_divergence and n < MIN_POINTS):
-        # the descent: from where the smoothed curve has fallen a tenth of the way to its minimum (before that, a
-        # plateau so quiet that it counts as "decreasing" would pull fastai's valley down to the ramp's start)
-        i0 = int(np.argmax(s[: i_min + 1] < start - 0.1 * fall))
-        lr = valley(x[i0: i_min + 1], s[i0: i_min + 1])
+        lr = half_fall(x[: i_min + 1], s[: i_min + 1], start - fall / 2, max(3, n // 20))
     if lr is not None:
         return Verdict(lr, RULE, None, None, start, lowest, sigma, unc, others)
     early = stopped_at_divergence and (planned is None or n < MIN_POINTS or n < planned / 2)
@@ -304,6 +295,17 @@ def _reason(early: bool, stopped: bool, rise: float, start: float, unc: float) -
     if not stopped and rise > CLEAR * unc and rise >= MIN_FALL * abs(start):
         return "rising"  # (a late divergence ends every curve high: it says nothing about the rest)
     return "too noisy" if CLEAR * unc > NOISY_FALL * abs(start) else "flat"
+
+
+def half_fall(lrs: Sequence[float], smoothed: Sequence[float], level: float, run: int) -> float | None:
+    """The first LR from which ``smoothed`` stays below ``level`` for ``run`` points in a row (a single noisy dip
+    below it does not count); None if it never does."""
+    below = 0
+    for i, v in enumerate(smoothed):
+        below = below + 1 if v < level else 0
+        if below == run:
+            return float(lrs[i - run + 1])
+    return None
 
 
 def _longest_run(mask: np.ndarray) -> int:
