@@ -44,10 +44,11 @@ SKIP_BEGIN = 10
 #: is within noise from 1e-2 to 1e-1), so the argmin wanders over a decade: min/10 gave AdamW 1.6e-2 (10x its
 #: usual LR); the steepest slope is the derivative of a noisy curve (one jump decides it). fastai's valley on the
 #: descent then proved too bold on the shapes set (bench/results/compare_lrfind_cpu): 100 steps from scratch
-#: reward any LR that cuts the loss fast, and the valley lands in the flat bottom: AdamW 0.0175 at 128 px and 0.020
-#: at 96 px, both of which collapsed in the full trainings (mAP50 0.02). The point where the loss has made half of
-#: its fall is the middle of the descent by the curve's own measure: AdamW 0.0016, SGD 0.046 on those curves,
-#: next to the best LRs of 16-epoch grids there (AdamW ~0.003, SGD ~0.027).
+#: reward any LR that cuts the loss fast, and the valley landed in the flat bottom: AdamW 0.020 at 96 px (the
+#: 14-epoch training collapsed, mAP50 0.02) and 0.0175 at 128 px (12 epochs, two seeds: mAP50 0.10 and 0.48,
+#: where 0.0029 reached 0.85 in 16 epochs). The point where the loss has made half of its fall is the middle of
+#: the descent by the curve's own measure: AdamW 0.0016, SGD 0.04-0.06 on those curves, next to the best LRs of a
+#: 16-epoch grid there (AdamW ~0.003, SGD ~0.027).
 RULE = "half-fall"
 #: Backing off from the minimum by one decade (Smith 2017; fastai's ``minimum`` suggestion divides by 10).
 MIN_BACKOFF = 10.0
