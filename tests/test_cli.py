@@ -144,10 +144,13 @@ def test_readme_compare_at_tiny_size(capsys, tiny_data, tmp_path):
     spec = yaml.safe_load(compare_spec_path().read_text())
     spec["base"].update(data=str(tiny_data), imgsz=64, batch=8, nbs=8)
     spec["budget"] = {"epochs": 1}
+    spec["lrfind"] = {"steps": 6, "probe": 8}
     path = tmp_path / "sgd_vs_adam.yaml"
     path.write_text(yaml.safe_dump(spec))
     code, out, _ = _run(capsys, "ablate", str(path), f"out={tmp_path / 'ablate'}")
     assert code == 0
     report = tmp_path / "ablate" / "sgd_vs_adam" / "report" / "report.html"
     assert f"report: {report}" in out and report.stat().st_size > 10_000
-    assert "sgd-lr0.01" in out and "adamw-lr0.001" in out
+    assert all(f"{o}-s{s}" in out for o in ("sgd", "adamw") for s in (0, 1))
+    assert "range tests (protocol lrfind) on the train split, side by side: sgd, adamw" in out
+    assert "Resolved at this budget" in out or "Not resolved at this budget" in out

@@ -55,3 +55,17 @@ def test_a_worker_without_result_is_an_error_naming_its_log(tmp_path):
     with pytest.raises(RuntimeError, match=r"range test of sgd ended with exit code 1 and no result; its log .*"
                                            r"lrfind.log\) ends:\nTraceback .*\nKeyError: 'bug'"):
         _result("sgd", tmp_path, 1)
+
+
+def test_side_by_side_tests_on_a_shapes_set_not_generated_yet(tmp_path, monkeypatch):
+    """Both workers used to generate the default set at once, each replacing the other's folder: one test failed
+    its dataset check. The parent now generates it (and fetches weights) before any worker starts."""
+    monkeypatch.chdir(tmp_path)
+    sweep = _sweep("shapes")
+    sweep.lrfind = {"steps": 4, "probe": 4}
+    for c in sweep.configs:
+        c.kwargs["imgsz"] = 32
+    rec, _ = _run(tmp_path / "sweep", sweep, ("cpu", "cpu"), threads=1)
+    assert all(r["reason"] != "failed" and r["steps"] == 4 for r in rec.values())
+    job = (tmp_path / "sweep" / "lrfind" / "sgd" / "job.json").read_text()
+    assert str(tmp_path / "datasets" / "shapes" / "data.yaml") in job

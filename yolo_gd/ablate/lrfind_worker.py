@@ -48,6 +48,19 @@ def _result(name: str, out: Path, code: int) -> dict:
                        f"({out / LOG}) ends:\n{log_tail(out / LOG, 0)}")
 
 
+def resolve_inputs(kw: dict) -> dict:
+    """``kw`` with its dataset resolved (``shapes`` generated) and its checkpoint fetched, here in the parent: two
+    workers generating the default dataset at once replaced its folder under each other (one test failed its
+    dataset check with 188 problems)."""
+    from yolo_gd._offline import fetch_weights
+    from yolo_gd.datasets.check import resolve_data
+
+    out = dict(kw, data=str(resolve_data(kw.get("data", "shapes"))))
+    if "model" in kw and isinstance(kw["model"], str):
+        out["model"] = fetch_weights(kw["model"])
+    return out
+
+
 def run_side_by_side(jobs: Sequence[tuple[str, dict, float | None]], threads: int | None) -> list[tuple[str, dict]]:
     """Run ``(config name, lr_find keywords with out, fallback LR)`` jobs at once; ``(name, record)`` in order."""
     from yolo_gd.ablate.processes import kill_group
@@ -59,8 +72,8 @@ def run_side_by_side(jobs: Sequence[tuple[str, dict, float | None]], threads: in
             out.mkdir(parents=True, exist_ok=True)
             (out / RESULT).unlink(missing_ok=True)
             job = out / JOB
-            job.write_text(json.dumps({"kwargs": {**kw, "out": str(out)}, "fallback_lr": fallback}, default=str),
-                           encoding="utf-8")
+            kw = {**resolve_inputs(kw), "out": str(out)}
+            job.write_text(json.dumps({"kwargs": kw, "fallback_lr": fallback}, default=str), encoding="utf-8")
             running.append((name, out, *_start(job, threads)))
         while any(proc.poll() is None for _, _, proc, _ in running):
             time.sleep(0.5)
