@@ -30,9 +30,23 @@ from yolo_gd.inject.host import Host, rank
 SWEEP_ENV = {"sweep": "YOLO_GD_SWEEP", "config": "YOLO_GD_SWEEP_CONFIG", "seed": "YOLO_GD_SWEEP_SEED"}
 
 
+#: A sweep trial's axes (``ablate/sweep_tracker.py``'s ``trial_axes``, as JSON): parameters ``yolo_gd.axis.<axis>``.
+AXES_ENV = "YOLO_GD_SWEEP_AXES"
+#: The sweep's MLflow parent run (set by the sweep process, ``ablate/sweep_tracker.py``): the trial's run is tagged
+#: ``mlflow.parentRunId`` with it.
+PARENT_ENV = "YOLO_GD_MLFLOW_PARENT"
+
+
 def sweep_tags(environ) -> dict[str, str]:
     """The tracker tags of a sweep trial (none outside a sweep)."""
     return {f"yolo_gd.{key}": environ[name] for key, name in SWEEP_ENV.items() if environ.get(name)}
+
+
+def sweep_axes(environ) -> dict[str, str]:
+    """A sweep trial's axes as yolo_gd parameters (``axis.lr``...; none outside a sweep)."""
+    import json
+
+    return {f"axis.{k}": str(v) for k, v in json.loads(environ.get(AXES_ENV) or "{}").items()}
 
 
 class TrackerBridge:
@@ -63,16 +77,17 @@ class TrackerBridge:
 
         for name, flag, wanted, connect in (("MLflow", "mlflow_steps", self.mlflow, _mlflow_sink),
                                             ("W&B", "wandb_steps", self.wandb, _wandb_sink)):
-            if not wanted:
-                continue
             try:
                 sink = connect(host, recorder, LOGGER.warning)
             except Exception as e:  # a tracker's failure is never training's
                 LOGGER.warning(f"yolo_gd: {name} per-step logging not started ({type(e).__name__}: "
                                f"{(str(e).strip().splitlines() or [''])[0][:200]}); training continues")
                 continue
-            if sink is not None:
-                sink.label(self.options, sweep_tags(os.environ))
+            if sink is None:
+                continue
+            # the run's labels (options, sweep, axes, MLflow's parent) also with the per-step series off
+            sink.label({**self.options, **sweep_axes(os.environ)}, sweep_tags(os.environ))
+            if wanted:
                 recorder.add_sink(sink)
                 LOGGER.info(f"yolo_gd: per-step telemetry also goes to the {name} run {sink.run_name} "
                             f"(off: {flag}=false)")
@@ -87,7 +102,7 @@ def _mlflow_sink(host: Host, recorder, report):
     from yolo_gd.telemetry.tracker_sinks import MlflowSink
 
     return MlflowSink(run_id, mlflow.get_tracking_uri(), report, wall_origin=recorder.wall_origin,
-                      layers=recorder.level == "full")
+                      layers=recorder.level == "full", parent_run_id=os.environ.get(PARENT_ENV) or None)
 
 
 def _wandb_sink(host: Host, recorder, report):

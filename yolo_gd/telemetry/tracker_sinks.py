@@ -98,13 +98,15 @@ class MlflowSink(_SoftSink):
 
     ``wall_origin``: the wall-clock time (``time.time()``) of the step table's ``time == 0``, so each point carries
     the wall time its step was recorded at (MLflow's "relative time" axis is then the training's).
+    ``parent_run_id``: a sweep's parent run; :meth:`label` tags the run ``mlflow.parentRunId`` with it.
     """
 
     tracker = "MLflow"
 
     def __init__(self, run_id: str, tracking_uri: str, report: Callable[[str], None], wall_origin: float | None = None,
-                 layers: bool = False):
+                 layers: bool = False, parent_run_id: str | None = None):
         super().__init__(report)
+        self.parent_run_id = parent_run_id
         from mlflow.tracking import MlflowClient
 
         self.run_id = self.run_name = run_id
@@ -124,6 +126,8 @@ class MlflowSink(_SoftSink):
     def _label(self, params: dict[str, str], tags: dict[str, str]) -> None:
         from mlflow.entities import Param, RunTag
 
+        if self.parent_run_id and self.parent_run_id != self.run_id:
+            tags = {**tags, "mlflow.parentRunId": self.parent_run_id}  # MLflow's nesting: a sweep's trial
         self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in params.items()],
                               tags=[RunTag(k, v) for k, v in tags.items()])
 
