@@ -1,10 +1,11 @@
-"""Per-step telemetry into the tracker runs Ultralytics' own integrations opened (MLflow, W&B).
+"""Per-step telemetry into the tracker runs Ultralytics' own integrations opened (MLflow, W&B, Comet, ClearML).
 
 At ``on_train_start`` (the integrations open their runs at ``on_pretrain_routine_end``, after yolo_gd's callbacks
 for that event) :class:`TrackerBridge` asks the host which runs are open and adds a sink per run to the run's
 recorder; the recorder then hands each flushed frame to them (telemetry/tracker_sinks.py). Nothing is sent to a tracker
-the user did not enable in Ultralytics' settings, or whose integration did not open a run; ``mlflow_steps=false`` /
-``wandb_steps=false`` keep yolo_gd's series out of that tracker while Ultralytics' epoch metrics still go there.
+the user did not enable in Ultralytics' settings, or whose integration did not open a run; ``mlflow_steps=false``
+(``wandb_steps``, ``comet_steps``, ``clearml_steps``) keeps yolo_gd's series out of that tracker while Ultralytics'
+epoch metrics still go there.
 The run also gets yolo_gd's options as parameters (``yolo_gd.optimizer``...; Ultralytics logs only its own args)
 and, in a sweep trial, the tags ``yolo_gd.sweep`` / ``yolo_gd.config`` / ``yolo_gd.seed`` (W&B: the sweep is the
 run's ``group``, set by the trial's ``WANDB_RUN_GROUP``).
@@ -52,9 +53,12 @@ def sweep_axes(environ) -> dict[str, str]:
 class TrackerBridge:
     """Connects the recorder to the open tracker runs (picklable: holds flags and the options' text)."""
 
-    def __init__(self, mlflow: bool = True, wandb: bool = True, options: dict[str, str] | None = None):
+    def __init__(self, mlflow: bool = True, wandb: bool = True, options: dict[str, str] | None = None,
+                 comet: bool = True, clearml: bool = True):
         self.mlflow = mlflow
         self.wandb = wandb
+        self.comet = comet
+        self.clearml = clearml
         self.options = dict(options or {})
 
     def on_pretrain_routine_end(self, trainer) -> None:
@@ -76,7 +80,9 @@ class TrackerBridge:
         from ultralytics.utils import LOGGER
 
         for name, flag, wanted, connect in (("MLflow", "mlflow_steps", self.mlflow, _mlflow_sink),
-                                            ("W&B", "wandb_steps", self.wandb, _wandb_sink)):
+                                            ("W&B", "wandb_steps", self.wandb, _wandb_sink),
+                                            ("Comet", "comet_steps", self.comet, _comet_sink),
+                                            ("ClearML", "clearml_steps", self.clearml, _clearml_sink)):
             try:
                 sink = connect(host, recorder, LOGGER.warning)
             except Exception as e:  # a tracker's failure is never training's
@@ -112,6 +118,24 @@ def _wandb_sink(host: Host, recorder, report):
     from yolo_gd.telemetry.tracker_sinks import WandbSink
 
     return WandbSink(run, report, layers=recorder.level == "full")
+
+
+def _comet_sink(host: Host, recorder, report):
+    experiment = host.comet_experiment
+    if experiment is None:
+        return None
+    from yolo_gd.telemetry.tracker_sinks import CometSink
+
+    return CometSink(experiment, report, layers=recorder.level == "full")
+
+
+def _clearml_sink(host: Host, recorder, report):
+    task = host.clearml_task
+    if task is None:
+        return None
+    from yolo_gd.telemetry.tracker_sinks import ClearmlSink
+
+    return ClearmlSink(task, report, layers=recorder.level == "full")
 
 
 def wandb_needs_offline(environ) -> bool:

@@ -1,4 +1,4 @@
-"""Per-step series into an experiment tracker's run (MLflow, Weights & Biases), fed at the recorder's flushes.
+"""Per-step series into an experiment tracker's run (MLflow, W&B, Comet, ClearML), fed at the recorder's flushes.
 
 Ultralytics' own integrations log once per epoch into a run they open (or join); these sinks add yolo_gd's step
 table to THAT run, one batched write per flush (never per step, never a device sync: the rows are already host
@@ -22,7 +22,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["PREFIX", "STEP_AXIS", "tracker_columns", "series", "MlflowSink", "WandbSink"]
+__all__ = ["PREFIX", "STEP_AXIS", "tracker_columns", "series", "clearml_names", "MlflowSink", "WandbSink", "CometSink",
+           "ClearmlSink"]
 
 PREFIX = "yolo_gd/"
 #: W&B's x-axis for the per-step series (a key of its own: W&B's internal ``_step`` counts log calls)
@@ -162,3 +163,67 @@ class WandbSink(_SoftSink):
         keys, steps, values = series(df, self.layers)
         for r, step in enumerate(steps):
             self.run.log({STEP_AXIS: int(step), **dict(zip(keys, values[r].tolist()))}, commit=True)
+
+
+class CometSink(_SoftSink):
+    """Per-step metrics into a running Comet experiment (``experiment``), ``step`` = the optimizer step and
+    ``epoch`` = the step's epoch; Comet queues the messages and sends (or, offline, archives) them in the
+    background, so a flush costs no round trip per step."""
+
+    tracker = "Comet"
+
+    def __init__(self, experiment, report: Callable[[str], None], layers: bool = False):
+        super().__init__(report)
+        self.experiment = experiment
+        self.run_name = experiment.id
+        self.layers = layers
+
+    def _label(self, params: dict[str, str], tags: dict[str, str]) -> None:
+        self.experiment.log_parameters(params)
+        if tags:
+            self.experiment.log_others(tags)
+            self.experiment.add_tags([f"{k}={v}" for k, v in tags.items()])
+
+    def _write(self, df: pd.DataFrame) -> None:
+        keys, steps, values = series(df, self.layers)
+        epochs = df["epoch"].to_numpy(dtype="int64")
+        for r, step in enumerate(steps):
+            self.experiment.log_metrics(dict(zip(keys, values[r].tolist())), step=int(step), epoch=int(epochs[r]))
+
+
+def clearml_names(key: str) -> tuple[str, str]:
+    """A series key as ClearML's (title, series): the last ``/`` part is the series, the rest the plot
+    (``yolo_gd/lr/weight`` -> ``('yolo_gd/lr', 'weight')``); a key with no part of its own is both
+    (``yolo_gd/grad_norm`` -> ``('yolo_gd/grad_norm', 'grad_norm')``, in one plot with ``grad_norm/<group>``)."""
+    column = key[len(PREFIX):]
+    if "/" not in column:
+        return key, column
+    title, _, name = column.rpartition("/")
+    return PREFIX + title, name
+
+
+class ClearmlSink(_SoftSink):
+    """Per-step scalars into an open ClearML task (``task``), ``iteration`` = the optimizer step; ClearML's
+    reporter batches them and sends (or, offline, stores) them in the background."""
+
+    tracker = "ClearML"
+
+    def __init__(self, task, report: Callable[[str], None], layers: bool = False):
+        super().__init__(report)
+        self.task = task
+        self.run_name = task.id
+        self.layers = layers
+
+    def _label(self, params: dict[str, str], tags: dict[str, str]) -> None:
+        if params:
+            self.task.connect(dict(params), name="yolo_gd")
+        if tags:
+            self.task.add_tags([f"{k}={v}" for k, v in tags.items()])
+
+    def _write(self, df: pd.DataFrame) -> None:
+        logger = self.task.get_logger()
+        keys, steps, values = series(df, self.layers)
+        names = [clearml_names(k) for k in keys]
+        for r, step in enumerate(steps):
+            for (title, name), value in zip(names, values[r].tolist()):
+                logger.report_scalar(title, name, value, iteration=int(step))
