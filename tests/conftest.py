@@ -32,12 +32,13 @@ def require(module: str):
 
 @pytest.fixture(scope="session", autouse=True)
 def _trackers_off():
-    """Ultralytics' MLflow integration is on whenever mlflow is installed (a dev extra): off for the session, so that
-    trial processes (not under pytest, where Ultralytics' own guard keeps it quiet) neither import mlflow nor write
-    ``mlflow.db`` / ``mlruns`` into the working directory. tests/test_trackers.py turns it on for itself."""
+    """Ultralytics' MLflow, Comet and ClearML integrations are on whenever their package is installed (dev extras):
+    off for the session, so that trial processes (not under pytest, where Ultralytics' own guard keeps them quiet)
+    neither write ``mlflow.db`` / ``mlruns`` into the working directory nor try to reach Comet's or ClearML's servers.
+    tests/test_trackers.py turns them on for itself."""
     from ultralytics.utils import SETTINGS
 
-    SETTINGS.update(mlflow=False)
+    SETTINGS.update(mlflow=False, comet=False, clearml=False)  # Comet, ClearML: also on by default when importable
     yield
 
 

@@ -12,7 +12,8 @@ import pytest
 from conftest import require
 from wandb_records import history_rows
 from yolo_gd.telemetry.schema import cast_steps
-from yolo_gd.telemetry.tracker_sinks import STEP_AXIS, MlflowSink, WandbSink, series, tracker_columns
+from yolo_gd.telemetry.tracker_sinks import (STEP_AXIS, MlflowSink, WandbSink, clearml_names, series,
+                                            tracker_columns)
 
 
 def _table(steps=(0, 1, 2), start=0) -> pd.DataFrame:
@@ -133,3 +134,10 @@ def test_mlflow_sink_skips_an_empty_frame_and_nan_is_a_value(mlflow_store):
     sink.write(df)
     (point,) = client.get_metric_history(run_id, "yolo_gd/momentum/weight")
     assert math.isnan(point.value)
+
+
+def test_clearml_names_put_a_family_in_one_plot():
+    assert clearml_names("yolo_gd/grad_norm") == ("yolo_gd/grad_norm", "grad_norm")
+    assert clearml_names("yolo_gd/grad_norm/weight") == ("yolo_gd/grad_norm", "weight")
+    assert clearml_names("yolo_gd/lr/weight") == ("yolo_gd/lr", "weight")
+    assert clearml_names("yolo_gd/layer_grad_norm/model.0.conv") == ("yolo_gd/layer_grad_norm", "model.0.conv")

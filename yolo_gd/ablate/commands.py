@@ -31,9 +31,11 @@ def compare_spec_path() -> Path:
 
 
 def ablate_command(spec: str | Path, *, progress: Callable[[str], Any] | None = print, **opts: Any) -> Path:
-    """Run (or continue) the sweep ``spec`` with the runner options ``opts``, then build its report and print the
-    summary table and the report's path; return the sweep folder. Use :func:`exit_code` for the exit status."""
+    """Run (or continue) the sweep ``spec`` with the runner options ``opts``, then build its report (attached to the
+    sweep's MLflow run when MLflow is on) and print the summary table and the report's path; return the sweep
+    folder. Use :func:`exit_code` for the exit status."""
     from yolo_gd.ablate.runner import run_sweep
+    from yolo_gd.ablate.sweep_tracker import attach_report
     from yolo_gd.report import build_report
 
     for key in opts:
@@ -43,6 +45,7 @@ def ablate_command(spec: str | Path, *, progress: Callable[[str], Any] | None = 
     out = opts.pop("out", None)
     sweep_dir = run_sweep(spec, out_root=out, progress=progress, **opts)
     paths = build_report(sweep_dir)
+    attach_report(sweep_dir, paths.html.parent, progress or (lambda line: None))
     if progress is not None:
         progress(summary(sweep_dir))
         progress(report_summary(paths))

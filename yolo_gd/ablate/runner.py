@@ -11,6 +11,9 @@ AND process start time so a reused pid is never touched, its process group is ki
 are retried only with ``retry_failed=True``. A lock file (``<sweep>/.lock``) refuses a second runner on the same
 sweep, so no trial ever runs twice at once.
 
+With MLflow on in Ultralytics' settings the sweep is a parent run in the trials' MLflow experiment and each trial's
+run is nested under it (:mod:`~yolo_gd.ablate.sweep_tracker`).
+
 ``shared_device`` is recorded for every trial that ran while another trial was running on the same device
 (on CPU with ``workers > 1`` that is every overlapping pair): their wall times and images/s are not comparable
 with trials that ran alone.
@@ -37,6 +40,7 @@ from yolo_gd.ablate.sweep_progress import format_duration
 from yolo_gd.ablate.slots import device_slots
 from yolo_gd.ablate.spec import load_spec
 from yolo_gd.ablate.sweep_runner import SweepInterrupted, SweepRunner, sigterm_as_interrupt
+from yolo_gd.ablate.sweep_tracker import sweep_parent_run
 from yolo_gd.ablate.tuning import final_metric
 from yolo_gd.errors import UserError, unknown_name
 
@@ -86,7 +90,7 @@ def run_sweep(spec_path: str | os.PathLike, *, devices: str | int | list = "cpu"
     sweep_dir = root / sweep.name
     sweep_dir.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda line: None)
-    with _sweep_lock(sweep_dir), sigterm_as_interrupt():
+    with _sweep_lock(sweep_dir), sigterm_as_interrupt(), sweep_parent_run(sweep_dir, say):
         if backend == "ray":
             plan.run(sweep, Path(spec_path), sweep_dir, say, retry_failed, status_every, poll_interval)
             return sweep_dir

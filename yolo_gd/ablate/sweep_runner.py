@@ -26,6 +26,7 @@ from yolo_gd.ablate.processes import exit_reason, kill_group, log_tail, ours_ali
 from yolo_gd.ablate.sweep_progress import Board, format_duration
 from yolo_gd.ablate.slots import cpu_threads, mark_started
 from yolo_gd.ablate.spec import Sweep, Trial
+from yolo_gd.ablate.sweep_tracker import trial_axes
 from yolo_gd.ablate.tuning import pick_lr
 from yolo_gd.errors import UserError
 
@@ -252,7 +253,8 @@ class SweepRunner:
         kwargs.update(project=str(self.sweep_dir), name=name, exist_ok=True, device=place.trial_device)
         job = trial_dir / TRIAL_JSON
         job.write_text(json.dumps({"name": name, "dir": str(trial_dir), "sweep": self.sweep.name,
-                                   "config": t.config, "seed": t.seed, "stage": t.stage, "kwargs": kwargs},
+                                   "config": t.config, "seed": t.seed, "stage": t.stage,
+                                   "axes": trial_axes(self.sweep, t), "kwargs": kwargs},
                                   indent=1, default=str), encoding="utf-8")
         now = time.time()
         running = self.backend.start(name, job, rec.attempts + 1, place, now)

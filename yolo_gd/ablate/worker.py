@@ -74,11 +74,14 @@ def share_cpu() -> None:
 
 
 def tracker_env(trial: dict, environ) -> dict[str, str]:
-    """Environment that labels this trial's tracker runs: the sweep, config and seed as tags (see
-    inject/trackers.py), and the sweep as the W&B group (``WANDB_RUN_GROUP``, unless the user set one)."""
-    from yolo_gd.inject.trackers import SWEEP_ENV
+    """Environment that labels this trial's tracker runs: the sweep, config and seed as tags and its axes as
+    parameters (see inject/trackers.py), and the sweep as the W&B group (``WANDB_RUN_GROUP``, unless the user set
+    one). The sweep's MLflow parent run comes from the runner's own environment (``YOLO_GD_MLFLOW_PARENT``)."""
+    from yolo_gd.inject.trackers import AXES_ENV, SWEEP_ENV
 
     env = {name: str(trial[key]) for key, name in SWEEP_ENV.items() if trial.get(key) is not None}
+    if trial.get("axes"):
+        env[AXES_ENV] = json.dumps(trial["axes"], sort_keys=True)
     if trial.get("sweep") and not environ.get("WANDB_RUN_GROUP"):
         env["WANDB_RUN_GROUP"] = str(trial["sweep"])
     return env

@@ -14,7 +14,7 @@ in for each event):
    ``ema_tau``);
 6. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``);
 7. :class:`~yolo_gd.inject.trackers.TrackerBridge` (with telemetry): the per-step series into the MLflow / W&B
-   runs Ultralytics' integrations opened (``mlflow_steps`` / ``wandb_steps``), W&B offline when it has no key;
+   runs Ultralytics' integrations opened (``mlflow_steps`` / ``wandb_steps`` / ``comet_steps`` / ``clearml_steps``), W&B offline when it has no key;
 8. :class:`~yolo_gd.inject.checkpoints.AtomicCheckpoints`: ``last.pt``/``best.pt``/``epochN.pt`` written atomically;
 9. :class:`~yolo_gd.inject.record.RunStarts`: each (re)start's epoch in ``yolo_gd_run.yaml`` (for time to target).
 
@@ -100,7 +100,8 @@ def compose(attachment: Attachment) -> list:
         parts.append(EmaControl(cfg.ema, cfg.ema_decay, cfg.ema_tau))
     if cfg.telemetry != "off":
         parts.append(TelemetryLifecycle(cfg.telemetry, cfg.telemetry_every))
-        parts.append(TrackerBridge(cfg.mlflow_steps, cfg.wandb_steps, cfg.given_options()))
+        parts.append(TrackerBridge(cfg.mlflow_steps, cfg.wandb_steps, cfg.given_options(), comet=cfg.comet_steps,
+                                   clearml=cfg.clearml_steps))
     parts += [AtomicCheckpoints(), RunStarts()]
     return parts
 

@@ -122,6 +122,11 @@ class InjectConfig:
                                       "(only when it is enabled: yolo settings mlflow=True)", "true or false", "false")
     wandb_steps: Flag = option(True, "per-step telemetry into the W&B run Ultralytics' integration opened "
                                      "(only when it is enabled: yolo settings wandb=True)", "true or false", "false")
+    comet_steps: Flag = option(True, "per-step telemetry into the Comet experiment Ultralytics' integration opened "
+                                     "(only when it is enabled: yolo settings comet=True)", "true or false", "false")
+    clearml_steps: Flag = option(True, "per-step telemetry into the ClearML task Ultralytics' integration opened "
+                                       "(only when it is enabled: yolo settings clearml=True)", "true or false",
+                                 "false")
     exact_resume: Flag = option(False, "observe-only: keep fp32 weights, optimizer state and the random state per "
                                        "epoch so a resume is bit-identical (injected runs always do)",
                                 "true or false", "true")

@@ -161,7 +161,7 @@ class Host:
         """The host's own warmup length rule (``nw``), even after yolo_gd replaced it on this instance."""
         return type(self._t)._get_warmup_iterations(self._t, batches_per_epoch)
 
-    # -- the tracker runs Ultralytics' own integrations opened (utils/callbacks/mlflow.py, wb.py) -----------------
+    # -- the tracker runs Ultralytics' own integrations opened (utils/callbacks/mlflow.py, wb.py, comet, clearml) 
     @property
     def mlflow_run_id(self) -> str | None:
         """The MLflow run Ultralytics' integration logs this training to, or None: the integration is off
@@ -190,6 +190,27 @@ class Host:
         """Ultralytics' W&B integration is registered on this trainer (``yolo settings wandb=True``, wandb
         installed, not under pytest: its module refuses to load there)."""
         return self._has_integration("wb")
+
+    @property
+    def comet_experiment(self):
+        """The Comet experiment Ultralytics' integration started for this training (``comet_ml.start`` at
+        ``on_pretrain_routine_start``), or None: the integration is not registered (``yolo settings comet=False``,
+        comet_ml missing, under pytest) or it failed to start one (no API key online)."""
+        if not self._has_integration("comet"):
+            return None
+        import comet_ml
+
+        return comet_ml.get_running_experiment()
+
+    @property
+    def clearml_task(self):
+        """The ClearML task Ultralytics' integration opened or joined (``Task.init`` at
+        ``on_pretrain_routine_start``), or None: the integration is not registered or opened none."""
+        if not self._has_integration("clearml"):
+            return None
+        from clearml import Task
+
+        return Task.current_task()
 
     def _has_integration(self, module: str) -> bool:
         name = f"ultralytics.utils.callbacks.{module}"

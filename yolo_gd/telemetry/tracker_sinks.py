@@ -1,4 +1,4 @@
-"""Per-step series into an experiment tracker's run (MLflow, Weights & Biases), fed at the recorder's flushes.
+"""Per-step series into an experiment tracker's run (MLflow, W&B, Comet, ClearML), fed at the recorder's flushes.
 
 Ultralytics' own integrations log once per epoch into a run they open (or join); these sinks add yolo_gd's step
 table to THAT run, one batched write per flush (never per step, never a device sync: the rows are already host
@@ -22,7 +22,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["PREFIX", "STEP_AXIS", "tracker_columns", "series", "MlflowSink", "WandbSink"]
+__all__ = ["PREFIX", "STEP_AXIS", "tracker_columns", "series", "clearml_names", "MlflowSink", "WandbSink", "CometSink",
+           "ClearmlSink"]
 
 PREFIX = "yolo_gd/"
 #: W&B's x-axis for the per-step series (a key of its own: W&B's internal ``_step`` counts log calls)
@@ -98,13 +99,15 @@ class MlflowSink(_SoftSink):
 
     ``wall_origin``: the wall-clock time (``time.time()``) of the step table's ``time == 0``, so each point carries
     the wall time its step was recorded at (MLflow's "relative time" axis is then the training's).
+    ``parent_run_id``: a sweep's parent run; :meth:`label` tags the run ``mlflow.parentRunId`` with it.
     """
 
     tracker = "MLflow"
 
     def __init__(self, run_id: str, tracking_uri: str, report: Callable[[str], None], wall_origin: float | None = None,
-                 layers: bool = False):
+                 layers: bool = False, parent_run_id: str | None = None):
         super().__init__(report)
+        self.parent_run_id = parent_run_id
         from mlflow.tracking import MlflowClient
 
         self.run_id = self.run_name = run_id
@@ -124,6 +127,8 @@ class MlflowSink(_SoftSink):
     def _label(self, params: dict[str, str], tags: dict[str, str]) -> None:
         from mlflow.entities import Param, RunTag
 
+        if self.parent_run_id and self.parent_run_id != self.run_id:
+            tags = {**tags, "mlflow.parentRunId": self.parent_run_id}  # MLflow's nesting: a sweep's trial
         self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in params.items()],
                               tags=[RunTag(k, v) for k, v in tags.items()])
 
@@ -158,3 +163,67 @@ class WandbSink(_SoftSink):
         keys, steps, values = series(df, self.layers)
         for r, step in enumerate(steps):
             self.run.log({STEP_AXIS: int(step), **dict(zip(keys, values[r].tolist()))}, commit=True)
+
+
+class CometSink(_SoftSink):
+    """Per-step metrics into a running Comet experiment (``experiment``), ``step`` = the optimizer step and
+    ``epoch`` = the step's epoch; Comet queues the messages and sends (or, offline, archives) them in the
+    background, so a flush costs no round trip per step."""
+
+    tracker = "Comet"
+
+    def __init__(self, experiment, report: Callable[[str], None], layers: bool = False):
+        super().__init__(report)
+        self.experiment = experiment
+        self.run_name = experiment.id
+        self.layers = layers
+
+    def _label(self, params: dict[str, str], tags: dict[str, str]) -> None:
+        self.experiment.log_parameters(params)
+        if tags:
+            self.experiment.log_others(tags)
+            self.experiment.add_tags([f"{k}={v}" for k, v in tags.items()])
+
+    def _write(self, df: pd.DataFrame) -> None:
+        keys, steps, values = series(df, self.layers)
+        epochs = df["epoch"].to_numpy(dtype="int64")
+        for r, step in enumerate(steps):
+            self.experiment.log_metrics(dict(zip(keys, values[r].tolist())), step=int(step), epoch=int(epochs[r]))
+
+
+def clearml_names(key: str) -> tuple[str, str]:
+    """A series key as ClearML's (title, series): the last ``/`` part is the series, the rest the plot
+    (``yolo_gd/lr/weight`` -> ``('yolo_gd/lr', 'weight')``); a key with no part of its own is both
+    (``yolo_gd/grad_norm`` -> ``('yolo_gd/grad_norm', 'grad_norm')``, in one plot with ``grad_norm/<group>``)."""
+    column = key[len(PREFIX):]
+    if "/" not in column:
+        return key, column
+    title, _, name = column.rpartition("/")
+    return PREFIX + title, name
+
+
+class ClearmlSink(_SoftSink):
+    """Per-step scalars into an open ClearML task (``task``), ``iteration`` = the optimizer step; ClearML's
+    reporter batches them and sends (or, offline, stores) them in the background."""
+
+    tracker = "ClearML"
+
+    def __init__(self, task, report: Callable[[str], None], layers: bool = False):
+        super().__init__(report)
+        self.task = task
+        self.run_name = task.id
+        self.layers = layers
+
+    def _label(self, params: dict[str, str], tags: dict[str, str]) -> None:
+        if params:
+            self.task.connect(dict(params), name="yolo_gd")
+        if tags:
+            self.task.add_tags([f"{k}={v}" for k, v in tags.items()])
+
+    def _write(self, df: pd.DataFrame) -> None:
+        logger = self.task.get_logger()
+        keys, steps, values = series(df, self.layers)
+        names = [clearml_names(k) for k in keys]
+        for r, step in enumerate(steps):
+            for (title, name), value in zip(names, values[r].tolist()):
+                logger.report_scalar(title, name, value, iteration=int(step))
