@@ -12,6 +12,7 @@ report=$(find runs/ablate -path '*/report/report.html' | head -1)
 [ -n "$report" ] || fail "the quick start wrote no report/report.html under runs/ablate/"
 [ -f "${report%.html}.md" ] || fail "the quick start wrote no report.md beside $report"
 grep -q "p vs base" quickstart.log || fail "the quick start printed no summary table"
+grep -Eq "^(Not r|R)esolved at this budget" quickstart.log || fail "the quick start printed no resolved-or-not verdict"
 sweep=$(dirname "$(dirname "$report")")
 
 for c in train data ablate compare report qat doctor lrfind plot; do

@@ -5,9 +5,13 @@ in one invocation, each in a fresh folder, so before/after are measured side by 
     python bench/compare_time.py --variants after          # only today's default
 
 Variants:
-    before  the compare of the first wave: configs/sgd_vs_adam_before.yaml (bench/), workers=1 (trials one after
-            the other)
+    before  the compare of the first wave: bench/sgd_vs_adam_before.yaml, workers=1 (trials one after the other)
+    wave2   the compare of the second wave: bench/sgd_vs_adam_wave2.yaml (fixed LRs, one seed), workers=2
     after   `yolo-gd compare` as shipped now (its own defaults)
+
+Each variant's phases come from its manifest's clock times: setup (start to the first range test or trial, data
+generation included), range tests (side by side), trials (first start to last finish), report (last finish to
+exit).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 VARIANTS = {
     "before": ["ablate", str(HERE / "sgd_vs_adam_before.yaml"), "workers=1"],
+    "wave2": ["ablate", str(HERE / "sgd_vs_adam_wave2.yaml"), "workers=2"],
     "after": ["compare"],
 }
 
@@ -32,15 +37,19 @@ def run_variant(name: str, argv: list[str]) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"yolo_gd_compare_{name}_"))
     env = dict(os.environ, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(work / "cfg"))
     cmd = [sys.executable, "-m", "yolo_gd.cli", *argv]
-    t0 = time.perf_counter()
+    t0, wall0 = time.perf_counter(), time.time()
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
     total = time.perf_counter() - t0
     (work / "stdout.txt").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise SystemExit(f"{name}: exit {proc.returncode}; output in {work / 'stdout.txt'}")
     manifest = next((work / "runs" / "ablate").glob("*/manifest.json"))
-    trials = json.loads(manifest.read_text())["trials"]
-    out = {"total_s": round(total, 1), "argv": argv, "lines": len(proc.stdout.splitlines()), "trials": {}}
+    m = json.loads(manifest.read_text())
+    trials = m["trials"]
+    out = {"total_s": round(total, 1), "argv": argv, "lines": len(proc.stdout.splitlines()),
+           "phases_s": phases(m, wall0, wall0 + total), "range_tests": {
+               c: {"lr": r["lr"], "rule": r["rule"], "seconds": r["seconds"]} for c, r in (m.get("lrfind") or {}).items()},
+           "trials": {}}
     for tname, t in trials.items():
         rows = (Path(t["dir"]) / "results.csv").read_text().splitlines()
         header, last = rows[0].split(","), rows[-1].split(",")
@@ -50,9 +59,19 @@ def run_variant(name: str, argv: list[str]) -> dict:
     return out
 
 
+def phases(m: dict, start: float, end: float) -> dict:
+    """Seconds of setup, range tests, trials and report from the manifest's clock times (see the docstring)."""
+    trials = m["trials"].values()
+    first = min(t["started"] for t in trials)
+    last = max(t["finished"] for t in trials)
+    tests = sum(r["seconds"] for r in (m.get("lrfind") or {}).values()) / max(1, len(m.get("lrfind") or {}))
+    return {"setup and range tests": round(first - start, 1), "range tests (side by side, mean)": round(tests, 1),
+            "trials": round(last - first, 1), "report": round(end - last, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variants", default="before,after")
+    ap.add_argument("--variants", default="wave2,after")
     ap.add_argument("--note", default="", help="what else ran on the machine meanwhile")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -69,8 +88,9 @@ def main() -> None:
         result["variants"][name] = run_variant(name, VARIANTS[name])
         print(json.dumps(result["variants"][name], indent=1), flush=True)
     v = result["variants"]
-    if {"before", "after"} <= set(v):
-        result["after_over_before"] = round(v["after"]["total_s"] / v["before"]["total_s"], 3)
+    for old in ("before", "wave2"):
+        if {old, "after"} <= set(v):
+            result[f"after_over_{old}"] = round(v["after"]["total_s"] / v[old]["total_s"], 3)
     print(json.dumps(result, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

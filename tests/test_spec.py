@@ -149,12 +149,13 @@ def test_shipped_configs_load_and_expand(name):
     assert sweep.name == name
     trials = sweep.trials
     assert trials and len({t.name for t in trials}) == len(trials)
-    assert all(t.kwargs["model"] == "yolo11n.yaml" for t in trials)
-    optimizers = {t.kwargs["optimizer"] for t in trials}
+    assert all(c.kwargs["model"] == "yolo11n.yaml" for c in sweep.configs)  # (lrfind trials get kwargs later)
+    optimizers = {c.kwargs["optimizer"] for c in sweep.configs}
     if name == "sgd_vs_adam":
-        assert [t.name for t in trials] == ["sgd-lr0.01-s0", "adamw-lr0.001-s0"]
-        assert trials[0].kwargs == {"model": "yolo11n.yaml", "data": "shapes", "imgsz": 128, "batch": 8, "nbs": 8,
-                                    "lr": 0.01, "optimizer": "sgd", "seed": 0, "epochs": 16}
+        assert [t.name for t in trials] == ["sgd-s0", "sgd-s1", "adamw-s0", "adamw-s1"]
+        assert sweep.configs[0].kwargs == {"model": "yolo11n.yaml", "data": "shapes", "imgsz": 128, "batch": 8,
+                                           "nbs": 8, "optimizer": "sgd"}  # the range test sets lr
+        assert sweep.lrfind == {"probe": 16}
         assert sweep.target.metric == "metrics/mAP50(B)" and sweep.target.value == 0.5
     elif name == "sgd_vs_adam_bccd":
         assert optimizers == {"sgd", "adamw"} and sweep.seeds == (0, 1, 2) and len(trials) == 6

@@ -33,8 +33,8 @@ def test_a_gap_within_the_seed_noise_is_not_resolved():
     assert f"{p:.3f}" == "0.937"
     assert ranking_verdicts(*_tables({"sgd": b, "adamw": a})) == [
         "**Not resolved at this budget**: `adamw` leads `sgd` in final mAP50-95, 0.400 vs 0.390, but Welch p = "
-        "0.937 (2 seeds vs 2 seeds) is not below 0.05: the gap is within seed-to-seed noise; more seeds or a longer "
-        "budget would tell."]
+        "0.937 (2 seeds vs 2 seeds) is not below 0.05: with this spread between seeds the test cannot tell the gap "
+        "from chance; more seeds would tell."]
 
 
 def test_one_seed_is_never_resolved_however_large_the_gap():

@@ -25,8 +25,8 @@ commands:
   data shapes key=value ...     generate the synthetic shapes dataset (out=, n_train=, n_val=, imgsz=, seed=)
   data check DATA               check a dataset (a data.yaml, its folder, 'bccd' or 'shapes'); exit 2 on problems
   ablate SPEC key=value ...     run an ablation sweep (configs/*.yaml), resumable; ends with its report
-  compare key=value ...         ablate configs/sgd_vs_adam.yaml: SGD vs AdamW on the default shapes set,
-                                side by side on a multi-core CPU
+  compare key=value ...         ablate configs/sgd_vs_adam.yaml: SGD vs AdamW on the default shapes set, each
+                                at its range-test LR, 2 seeds, side by side on a multi-core CPU
   report SWEEP_DIR              rebuild a sweep's report (Markdown, HTML, CSV, plots)
   qat model=FLOAT.pt data=...   quantization-aware fine-tune (injected optimizer), int8 ONNX export, measured table
   doctor RUN_DIR                findings on a run's telemetry (clip-dominated, LR too high/low, dead layers...)

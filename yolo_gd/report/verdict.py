@@ -40,8 +40,8 @@ def _sentence(lead: str, a: list[float], runner: str, b: list[float]) -> str:
     n = f"{_seeds(len(a))} vs {_seeds(len(b))}"
     if p < ALPHA:
         return f"**Resolved at this budget**: {gap} (Welch p = {p_text(p)}, {n})."
-    return (f"**Not resolved at this budget**: {gap}, but Welch p = {p_text(p)} ({n}) is not below {ALPHA}: the gap "
-            f"is within seed-to-seed noise; more seeds or a longer budget would tell.")
+    return (f"**Not resolved at this budget**: {gap}, but Welch p = {p_text(p)} ({n}) is not below {ALPHA}: with "
+            f"this spread between seeds the test cannot tell the gap from chance; more seeds would tell.")
 
 
 def ranking_verdicts(summary: pd.DataFrame, tdf: pd.DataFrame) -> list[str]:
