@@ -135,22 +135,23 @@ def test_readme_main_job_at_tiny_size(capsys, tiny_data, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_readme_compare_at_tiny_size(capsys, tiny_data, tmp_path):
-    """`yolo-gd compare` is `ablate configs/sgd_vs_adam.yaml`: the same spec at 1 epoch / 64 px, via the CLI,
+    """`yolo-gd compare` is `ablate configs/sgd_vs_adam.yaml`: the same spec at 1 epoch / 32 px, one seed, via the CLI,
     exits 0 and ends with the summary table and the report's path."""
     import yaml
 
     from yolo_gd.ablate.commands import compare_spec_path
 
     spec = yaml.safe_load(compare_spec_path().read_text())
-    spec["base"].update(data=str(tiny_data), imgsz=64, batch=8, nbs=8)
+    spec["base"].update(data=str(tiny_data), imgsz=32, batch=8, nbs=8)
     spec["budget"] = {"epochs": 1}
-    spec["lrfind"] = {"steps": 6, "probe": 8}
+    spec["lrfind"] = {"steps": 4, "probe": 4}
+    spec["seeds"] = [0]  # the shipped 2 seeds double the cost and test nothing more here
     path = tmp_path / "sgd_vs_adam.yaml"
     path.write_text(yaml.safe_dump(spec))
-    code, out, _ = _run(capsys, "ablate", str(path), f"out={tmp_path / 'ablate'}")
+    code, out, _ = _run(capsys, "ablate", str(path), f"out={tmp_path / 'ablate'}", "workers=2")
     assert code == 0
     report = tmp_path / "ablate" / "sgd_vs_adam" / "report" / "report.html"
     assert f"report: {report}" in out and report.stat().st_size > 10_000
-    assert all(f"{o}-s{s}" in out for o in ("sgd", "adamw") for s in (0, 1))
+    assert "sgd-s0" in out and "adamw-s0" in out
     assert "range tests (protocol lrfind) on the train split, side by side: sgd, adamw" in out
-    assert "Resolved at this budget" in out or "Not resolved at this budget" in out
+    assert "Not resolved at this budget: " in out and "with 1 seed there is no test" in out

@@ -15,7 +15,7 @@ from yolo_gd.ablate.spec import Config
 
 
 def _sweep(data):
-    base = {"model": "yolo11n.yaml", "data": str(data), "imgsz": 64, "batch": 8, "nbs": 8, "workers": 0,
+    base = {"model": "yolo11n.yaml", "data": str(data), "imgsz": 32, "batch": 8, "nbs": 8, "workers": 0,
             "deterministic": True, "amp": False, "plots": False}
     configs = [Config("sgd", "sgd", {**base, "optimizer": "sgd"}, center_lr=0.01),
                Config("adamw", "adamw", {**base, "optimizer": "adamw"}, center_lr=0.001)]
@@ -63,8 +63,6 @@ def test_side_by_side_tests_on_a_shapes_set_not_generated_yet(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     sweep = _sweep("shapes")
     sweep.lrfind = {"steps": 4, "probe": 4}
-    for c in sweep.configs:
-        c.kwargs["imgsz"] = 32
     rec, _ = _run(tmp_path / "sweep", sweep, ("cpu", "cpu"), threads=1)
     assert all(r["reason"] != "failed" and r["steps"] == 4 for r in rec.values())
     job = (tmp_path / "sweep" / "lrfind" / "sgd" / "job.json").read_text()
