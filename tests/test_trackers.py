@@ -259,3 +259,25 @@ def test_clearml_offline_task_holds_the_step_table(small_data, tmp_path):
         points = [(e["iter"], e["value"]) for e in scalars if (e["metric"], e["variant"]) == (title, name)]
         assert points == list(zip(step_axis.tolist(), values[:, c].tolist())), key
     assert ("train", "train/box_loss") in {(e["metric"], e["variant"]) for e in scalars}
+
+
+@pytest.mark.slow
+def test_mlflow_resumed_run_continues_the_step_axis_without_repeats(store, small_data, tmp_path):
+    """Ultralytics opens a new MLflow run when a training resumes; yolo_gd's series go on in it from the resumed
+    step: the two runs hold the step table between them, each step once, with the table's values."""
+    import yolo_gd
+    from mlflow.tracking import MlflowClient
+
+    keep = {k: v for k, v in ARGS.items() if k not in ("epochs", "exist_ok")}
+    yolo_gd.train(model="yolo11n.yaml", data=str(small_data), optimizer="sgd", epochs=1, project=str(tmp_path),
+                  name="r", **keep)
+    yolo_gd.train(model=str(tmp_path / "r" / "weights" / "last.pt"), resume=True, optimizer="sgd", epochs=2)
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name(str(tmp_path)).experiment_id],
+                              order_by=["attributes.start_time ASC"])
+    keys, step_axis, values = series(read_steps(tmp_path / "r"))
+    c = keys.index("yolo_gd/grad_norm")
+    assert len(runs) == 2 and step_axis.tolist() == list(range(8))
+    logged = [sorted((m.step, m.value) for m in client.get_metric_history(r.info.run_id, keys[c])) for r in runs]
+    assert [[s for s, _ in run] for run in logged] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert [v for run in logged for _, v in run] == values[:, c].tolist()
