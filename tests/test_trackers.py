@@ -217,7 +217,7 @@ def test_wandb_offline_run_holds_the_step_table(small_data, tmp_path):
 @pytest.mark.slow
 def test_comet_offline_experiment_holds_the_step_table(small_data, tmp_path):
     """COMET_START_ONLINE=0: the offline archive's messages hold the step table (step = optimizer step) beside
-    Ultralytics' epoch metrics, and yolo_gd's options as parameters."""
+    Ultralytics' epoch metrics, and yolo_gd's options as parameters; the training equals one with no tracker."""
     require("comet_ml")
     done = _worker(small_data, tmp_path, "cm", "comet", COMET_START_ONLINE="0",
                    COMET_OFFLINE_DIRECTORY=str(tmp_path / "comet"))
@@ -236,6 +236,12 @@ def test_comet_offline_experiment_holds_the_step_table(small_data, tmp_path):
     params = {m["payload"]["param"]["paramName"]: m["payload"]["param"]["paramValue"] for m in messages
               if m["type"] == "parameter_msg"}
     assert (params["yolo_gd.optimizer"], params["yolo_gd.telemetry_every"]) == ("sgd", "2")
+    # comet_ml draws from Python's random at import and start (inject/tracker_rng.py): the training is still the one
+    # with every tracker off, step for step
+    off = _worker(small_data, tmp_path, "off", "none")
+    assert off.returncode == 0, off.stdout[-2000:] + off.stderr[-2000:]
+    alike = list(SERIES[:4])
+    assert read_steps(tmp_path / "runs" / "off")[alike].equals(steps[alike])
 
 
 @pytest.mark.slow

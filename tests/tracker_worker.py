@@ -1,7 +1,7 @@
 """Test-only worker: one tiny attached training with one of Ultralytics' tracker integrations on, in a process of
 its own.
 
-    python tracker_worker.py DATA PROJECT NAME [TRACKER]      # TRACKER: wandb (default), comet or clearml
+    python tracker_worker.py DATA PROJECT NAME [TRACKER]      # TRACKER: wandb (default), comet, clearml or none
 
 Ultralytics' ``callbacks/wb.py``, ``comet.py`` and ``clearml.py`` refuse to load under pytest (``assert not
 TESTS_RUNNING``), so the test runs this script in a child whose environment has no ``PYTEST_CURRENT_TEST``;

@@ -15,8 +15,10 @@ in for each event):
 6. :class:`~yolo_gd.inject.telemetry.TelemetryLifecycle` (unless ``telemetry='off'``);
 7. :class:`~yolo_gd.inject.trackers.TrackerBridge` (with telemetry): the per-step series into the MLflow / W&B
    runs Ultralytics' integrations opened (``mlflow_steps`` / ``wandb_steps`` / ``comet_steps`` / ``clearml_steps``), W&B offline when it has no key;
-8. :class:`~yolo_gd.inject.checkpoints.AtomicCheckpoints`: ``last.pt``/``best.pt``/``epochN.pt`` written atomically;
-9. :class:`~yolo_gd.inject.record.RunStarts`: each (re)start's epoch in ``yolo_gd_run.yaml`` (for time to target).
+8. :class:`~yolo_gd.inject.tracker_rng.TrackerRngGuard`: Ultralytics' tracker integrations (Comet draws from
+   Python's ``random``) never change the training's random draws;
+9. :class:`~yolo_gd.inject.checkpoints.AtomicCheckpoints`: ``last.pt``/``best.pt``/``epochN.pt`` written atomically;
+10. :class:`~yolo_gd.inject.record.RunStarts`: each (re)start's epoch in ``yolo_gd_run.yaml`` (for time to target).
 
 They share an :class:`~yolo_gd.inject.run.Attachment` (the config and the Ultralytics keys the user gave) and,
 per trainer instance, a :class:`~yolo_gd.inject.run.RunState`; all of them read and write the trainer only
@@ -48,6 +50,7 @@ from yolo_gd.inject.sam import SharpnessAware
 from yolo_gd.inject.schedule_free import ScheduleFreeSwap
 from yolo_gd.inject.takeover import OptimizerTakeover
 from yolo_gd.inject.telemetry import TelemetryLifecycle
+from yolo_gd.inject.tracker_rng import TrackerRngGuard
 from yolo_gd.inject.trackers import TrackerBridge
 from yolo_gd.inject.unfreeze import UnfreezeSchedule
 from yolo_gd.optim.groups import parse_rules
@@ -66,7 +69,7 @@ _EVENTS = (
     "teardown",
 )
 _PARTS = (OptimizerTakeover, ObservedStep, ResumeState, UnfreezeSchedule, ScheduleFreeSwap, EmaControl,
-          TelemetryLifecycle, SharpnessAware, TrackerBridge, AtomicCheckpoints, RunStarts)
+          TelemetryLifecycle, SharpnessAware, TrackerBridge, TrackerRngGuard, AtomicCheckpoints, RunStarts)
 
 
 @dataclass
@@ -102,7 +105,7 @@ def compose(attachment: Attachment) -> list:
         parts.append(TelemetryLifecycle(cfg.telemetry, cfg.telemetry_every))
         parts.append(TrackerBridge(cfg.mlflow_steps, cfg.wandb_steps, cfg.given_options(), comet=cfg.comet_steps,
                                    clearml=cfg.clearml_steps))
-    parts += [AtomicCheckpoints(), RunStarts()]
+    parts += [TrackerRngGuard(), AtomicCheckpoints(), RunStarts()]
     return parts
 
 

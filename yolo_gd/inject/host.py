@@ -212,6 +212,11 @@ class Host:
 
         return Task.current_task()
 
+    @property
+    def callbacks(self) -> dict[str, list]:
+        """The trainer's own callback lists: a copy of the model's, then the integrations' (trainer.py 182-196)."""
+        return self._t.callbacks
+
     def _has_integration(self, module: str) -> bool:
         name = f"ultralytics.utils.callbacks.{module}"
         return any(getattr(f, "__module__", None) == name for fs in self._t.callbacks.values() for f in fs)
