@@ -1,8 +1,14 @@
 """Does the range test's verdict hold? Range tests, then a grid of short full trainings around each verdict.
 
-One setting: the default shapes set (``data: shapes``: 256 train + 64 val generated images) from scratch with
-yolo11n.yaml at 128 px, batch 8, nbs 8, a tiny budget of ``--epochs`` epochs (mosaic closed throughout, as
-Ultralytics' close_mosaic=10 does for runs of 10 epochs or fewer), seeds 0 and 1. Per optimizer (SGD, AdamW):
+Three settings (``--setting``), each at batch 8, nbs 8, a tiny budget of ``--epochs`` epochs (mosaic closed
+throughout, as Ultralytics' close_mosaic=10 does for runs of 10 epochs or fewer), seeds 0 and 1:
+
+- ``shapes``: the default generated shapes set (256 train + 64 val images), yolo11n.yaml from scratch, 128 px;
+- ``bccd``: BCCD (292 train + 72 val real blood-cell images), yolo11n.yaml from scratch, 128 px;
+- ``finetune``: BCCD, fine-tuning the pretrained fixture (``bench/fetch_pretrained.py``: a YOLOv8s-sized
+  detector trained on another task), 96 px, 3 epochs: the product's main use.
+
+Per optimizer (SGD, AdamW):
 
 1. the range test under the trials' conditions (yolo_gd.ablate.lrfind_stage.range_test_kwargs, as
    ``protocol: lrfind`` would run it);
@@ -10,7 +16,7 @@ Ultralytics' close_mosaic=10 does for runs of 10 epochs or fewer), seeds 0 and 1
 3. 4 LRs a factor 3 apart around it (centre x 3^-1.5, 3^-0.5, 3^0.5, 3^1.5), each trained with both seeds by the
    ablation runner (2 trials side by side), scored by final mAP50-95 on the val split.
 
-    PYTHONPATH=$PWD python bench/lrfind_grid.py --out bench/results/lrfind_grid_shapes_cpu
+    PYTHONPATH=$PWD python bench/lrfind_grid.py --setting shapes --out bench/results/lrfind_grid_shapes_cpu
 """
 
 from __future__ import annotations
@@ -25,16 +31,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402,F401  (offline env before Ultralytics is imported)
 
 FACTORS = (3**-1.5, 3**-0.5, 3**0.5, 3**1.5)
-BASE = {"model": "yolo11n.yaml", "data": "shapes", "imgsz": 128, "batch": 8, "nbs": 8, "workers": 0}
+COMMON = {"imgsz": 128, "batch": 8, "nbs": 8, "workers": 0}
+# The fixture is YOLOv8s-sized (~4x yolo11n's compute), so fine-tuning runs at 96 px for 3 epochs to keep its grid
+# of 16 trainings within ~45 minutes on 2 CPU cores.
+SETTINGS = {"shapes": {"model": "yolo11n.yaml", "data": "shapes"},
+            "bccd": {"model": "yolo11n.yaml", "data": "bccd"},
+            "finetune": {"model": None, "data": "bccd", "imgsz": 96, "epochs": 3}}  # model: the pretrained fixture
 
 
-def range_test(optimizer: str, epochs: int, out: Path) -> dict:
+def base_for(setting: str) -> dict:
+    base = {**COMMON, **SETTINGS[setting]}
+    if base["model"] is None:
+        from fetch_pretrained import fetch
+
+        base["model"] = str(fetch())
+    return base
+
+
+def range_test(base: dict, optimizer: str, epochs: int, out: Path) -> dict:
     from yolo_gd.ablate.lrfind_stage import range_test_kwargs
     from yolo_gd.ablate.spec import Config
     from yolo_gd.lrfind.run import lr_find
     from yolo_gd.optim.registry import resolve_optimizer
 
-    config = Config(optimizer, optimizer, {**BASE, "optimizer": optimizer})
+    config = Config(optimizer, optimizer, {**base, "optimizer": optimizer})
     kw = range_test_kwargs(config, 0, epochs, "cpu")
     res = lr_find(out=out / f"lrfind_{optimizer}", **kw)
     v = res.suggestion
@@ -44,14 +64,14 @@ def range_test(optimizer: str, epochs: int, out: Path) -> dict:
             "fall": v.fall, "start": v.start, "uncertainty": v.uncertainty}
 
 
-def grid_spec(tests: list[dict], epochs: int) -> str:
+def grid_spec(base: dict, tests: list[dict], epochs: int) -> str:
     entries = []
     for t in tests:
         for f in FACTORS:
             lr = float(f"{t['centre'] * f:.3g}")
             entries.append(f"    - {{name: {t['optimizer']}, lr: {lr}, label: {t['optimizer']}-lr{lr:g}}}")
-    base = ", ".join(f"{k}: {v}" for k, v in BASE.items())
-    return (f"name: lrfind_grid\nbase: {{{base}}}\naxes:\n  optimizer:\n" + "\n".join(entries) +
+    fields = ", ".join(f"{k}: {v}" for k, v in base.items())
+    return (f"name: lrfind_grid\nbase: {{{fields}}}\naxes:\n  optimizer:\n" + "\n".join(entries) +
             f"\nseeds: [0, 1]\nbudget: {{epochs: {epochs}}}\nprotocol: fixed\n")
 
 
@@ -82,22 +102,26 @@ def main() -> None:
     from yolo_gd.report import build_report
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="bench/results/lrfind_grid_shapes_cpu")
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--setting", choices=sorted(SETTINGS), default="shapes")
+    ap.add_argument("--out", default=None, help="default bench/results/lrfind_grid_<setting>_cpu")
+    ap.add_argument("--epochs", type=int, default=5, help="unless the setting fixes its own")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
-    out = Path(a.out).resolve()
+    out = Path(a.out or f"bench/results/lrfind_grid_{a.setting}_cpu").resolve()
+    base = base_for(a.setting)
+    epochs = base.pop("epochs", a.epochs)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    tests = [range_test(opt, a.epochs, out / "work") for opt in ("sgd", "adamw")]
+    tests = [range_test(base, opt, epochs, out / "work") for opt in ("sgd", "adamw")]
     (out / "range_tests.json").write_text(json.dumps(tests, indent=1, default=str) + "\n")
     spec = out / "work" / "lrfind_grid.yaml"
-    spec.write_text(grid_spec(tests, a.epochs))
+    spec.write_text(grid_spec(base, tests, epochs))
     sweep_dir = run_sweep(spec, workers=a.workers, out_root=out / "work" / "runs")
     summary = pd.read_csv(build_report(sweep_dir).tables[0])
     summary.to_csv(out / "grid_summary.csv", index=False)
     plot(tests, summary, out / "grid.png")
-    print(json.dumps({"seconds": round(time.time() - t0), "tests": tests}, indent=1, default=str))
+    print(json.dumps({"setting": a.setting, "base": base, "seconds": round(time.time() - t0), "tests": tests},
+                     indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -53,12 +53,16 @@ def _one_line(e: BaseException) -> str:
 
 
 class _SoftSink:
-    """A sink that turns its first failure into one reported line and writes nothing after it."""
+    """A sink that turns its first failure into one reported line and writes nothing after it.
+
+    ``run_name``: the tracker's id of the run (shown to the user); ``layers``: also the per-layer series."""
 
     tracker = "tracker"
 
-    def __init__(self, report: Callable[[str], None]):
+    def __init__(self, report: Callable[[str], None], run_name: str, layers: bool = False):
         self.report = report
+        self.run_name = run_name
+        self.layers = layers
         self.failed = False
 
     def write(self, df: pd.DataFrame) -> None:
@@ -106,14 +110,13 @@ class MlflowSink(_SoftSink):
 
     def __init__(self, run_id: str, tracking_uri: str, report: Callable[[str], None], wall_origin: float | None = None,
                  layers: bool = False, parent_run_id: str | None = None):
-        super().__init__(report)
+        super().__init__(report, run_id, layers)
         self.parent_run_id = parent_run_id
         from mlflow.tracking import MlflowClient
 
-        self.run_id = self.run_name = run_id
+        self.run_id = run_id
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.wall_origin = time.time() if wall_origin is None else wall_origin
-        self.layers = layers
 
     def _write(self, df: pd.DataFrame) -> None:
         from mlflow.entities import Metric
@@ -144,10 +147,8 @@ class WandbSink(_SoftSink):
     tracker = "W&B"
 
     def __init__(self, run, report: Callable[[str], None], layers: bool = False):
-        super().__init__(report)
+        super().__init__(report, run.id, layers)
         self.run = run
-        self.run_name = run.id
-        self.layers = layers
         self._defined = False
 
     def _label(self, params: dict[str, str], tags: dict[str, str]) -> None:
@@ -173,10 +174,8 @@ class CometSink(_SoftSink):
     tracker = "Comet"
 
     def __init__(self, experiment, report: Callable[[str], None], layers: bool = False):
-        super().__init__(report)
+        super().__init__(report, experiment.id, layers)
         self.experiment = experiment
-        self.run_name = experiment.id
-        self.layers = layers
 
     def _label(self, params: dict[str, str], tags: dict[str, str]) -> None:
         self.experiment.log_parameters(params)
@@ -209,10 +208,8 @@ class ClearmlSink(_SoftSink):
     tracker = "ClearML"
 
     def __init__(self, task, report: Callable[[str], None], layers: bool = False):
-        super().__init__(report)
+        super().__init__(report, task.id, layers)
         self.task = task
-        self.run_name = task.id
-        self.layers = layers
 
     def _label(self, params: dict[str, str], tags: dict[str, str]) -> None:
         if params:
