@@ -95,6 +95,45 @@ def plot(tests: list[dict], summary, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def judge(tests: list[dict], summary) -> list[dict]:
+    """Per optimizer: the grid's best LR (mean final mAP50-95 over seeds) against the range test's centre. The grid
+    is centre x 3^(-1.5, -0.5, 0.5, 1.5): the best within a factor 3 of the centre means an inner point; an edge
+    point means the grid did not bracket the best (it may lie further out)."""
+    verdicts = []
+    for t in tests:
+        rows = summary[summary["config"].str.startswith(t["optimizer"] + "-lr")].copy()
+        rows["lr"] = [float(c.split("-lr")[1]) for c in rows["config"]]
+        rows = rows.sort_values("lr")
+        best = rows.loc[rows["final_map50_95_mean"].idxmax()]
+        ratio = float(best["lr"]) / t["centre"]
+        verdicts.append({
+            "optimizer": t["optimizer"], "suggested": t["suggested"], "reason": t["reason"], "centre": t["centre"],
+            "grid": {f"{lr:g}": [round(float(m), 4), round(float(m50), 4)] for lr, m, m50 in
+                     zip(rows["lr"], rows["final_map50_95_mean"], rows["final_map50_mean"])},
+            "best_lr": float(best["lr"]), "best_over_centre": round(ratio, 3),
+            "within_3x": max(ratio, 1 / ratio) <= 3, "bracketed": best["lr"] not in (rows["lr"].min(), rows["lr"].max()),
+        })
+    return verdicts
+
+
+def finish(out: Path, setting: str, tests: list[dict], summary) -> dict:
+    """Write grid_summary.csv, grid.png and validation.json (the judgement) into ``out``; copy each range test's
+    curve and suggestion beside them."""
+    import shutil
+
+    summary.to_csv(out / "grid_summary.csv", index=False)
+    plot(tests, summary, out / "grid.png")
+    for t in tests:
+        test_dir = out / "work" / f"lrfind_{t['optimizer']}"
+        for name, target in (("lrfind.png", "lrfind.png"), ("lrfind.csv", "lrfind.csv"),
+                             ("suggestion.json", "suggestion.json")):
+            if (test_dir / name).exists():
+                shutil.copy(test_dir / name, out / f"{t['optimizer']}_{target}")
+    result = {"setting": setting, "verdicts": judge(tests, summary)}
+    (out / "validation.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    return result
+
+
 def main() -> None:
     import pandas as pd
 
@@ -106,8 +145,13 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="default bench/results/lrfind_grid_<setting>_cpu")
     ap.add_argument("--epochs", type=int, default=5, help="unless the setting fixes its own")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--judge-only", action="store_true", help="re-judge the stored range tests and grid summary")
     a = ap.parse_args()
     out = Path(a.out or f"bench/results/lrfind_grid_{a.setting}_cpu").resolve()
+    if a.judge_only:
+        tests = json.loads((out / "range_tests.json").read_text())
+        print(json.dumps(finish(out, a.setting, tests, pd.read_csv(out / "grid_summary.csv")), indent=1))
+        return
     base = base_for(a.setting)
     epochs = base.pop("epochs", a.epochs)
     out.mkdir(parents=True, exist_ok=True)
@@ -118,10 +162,8 @@ def main() -> None:
     spec.write_text(grid_spec(base, tests, epochs))
     sweep_dir = run_sweep(spec, workers=a.workers, out_root=out / "work" / "runs")
     summary = pd.read_csv(build_report(sweep_dir).tables[0])
-    summary.to_csv(out / "grid_summary.csv", index=False)
-    plot(tests, summary, out / "grid.png")
-    print(json.dumps({"setting": a.setting, "base": base, "seconds": round(time.time() - t0), "tests": tests},
-                     indent=1, default=str))
+    result = finish(out, a.setting, tests, summary)
+    print(json.dumps({"base": base, "seconds": round(time.time() - t0), **result}, indent=1, default=str))
 
 
 if __name__ == "__main__":
