@@ -13,6 +13,18 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp())
 
 
+def _trackers_off() -> None:
+    """A fresh settings folder means Ultralytics' defaults: MLflow, Comet and ClearML on whenever installed (the dev
+    extras install them), writing mlflow.db, mlruns/ and .cometml-runs/ into the working folder and adding their
+    cost to what a benchmark times. Off in the settings file, which the benchmarks' trial processes read too."""
+    from ultralytics.utils import SETTINGS
+
+    SETTINGS.update({k: False for k in ("mlflow", "comet", "clearml", "wandb", "dvc", "raytune", "tensorboard")})
+
+
+_trackers_off()
+
+
 class EpochTimer:
     """Sums training time per epoch (on_train_epoch_start -> on_train_epoch_end): validation is excluded."""
 
