@@ -245,9 +245,10 @@ def assess(lrs: Sequence[float], values: Sequence[float], stopped_at_divergence:
     - fewer than 3 points: ``diverged early`` if the test stopped at divergence, else ``flat``;
     - the fall exceeds :data:`CLEAR` x the uncertainty and :data:`MIN_FALL` of the start, and the smoothed curve
       stays below the fall's midpoint for at least ``max(3, n/20)`` points in a row (a descent holds over a range
-      of LRs, a dip of a point or two is the weights' wander): a
-      suggestion, the ``valley`` rule on the descent: the smoothed curve from where it has fallen a tenth of the
-      way to its minimum, up to the minimum (not the plateau before it, not what follows it);
+      of LRs, a dip of a point or two is the weights' wander): a suggestion, the ``half-fall`` point (the first LR
+      from which the smoothed curve stays below that midpoint for as many points); fastai's ``valley`` on the
+      descent (from where the curve has fallen a tenth of the way to its minimum), ``min/10`` and ``steepest`` are
+      recorded beside it as other rules;
     - the test stopped at divergence with no clear fall before it, in the first half of its ``planned`` points
       (all of them when not given) or within :data:`MIN_POINTS` points: ``diverged early``; a later stop is judged
       on the curve before it;
