@@ -81,9 +81,11 @@ def plot(tests: list[dict], summary, path: Path) -> None:
     fig = Figure(figsize=(8, 4))
     for i, t in enumerate(tests):
         ax = fig.add_subplot(1, len(tests), i + 1)
-        rows = summary[summary["config"].str.startswith(t["optimizer"] + "-lr")]
-        lrs = [float(c.split("-lr")[1]) for c in rows["config"]]
-        ax.errorbar(lrs, rows["final_map50_95_mean"], yerr=rows["final_map50_95_std"].fillna(0), fmt="o-", capsize=3)
+        rows = summary[summary["config"].str.startswith(t["optimizer"] + "-lr")].copy()
+        rows["lr"] = [float(c.split("-lr")[1]) for c in rows["config"]]
+        rows = rows.sort_values("lr")
+        ax.errorbar(rows["lr"], rows["final_map50_95_mean"], yerr=rows["final_map50_95_std"].fillna(0), fmt="o-",
+                    capsize=3)
         label = f"suggested {t['suggested']:.3g}" if t["suggested"] else f"no suggestion ({t['reason']}): default"
         ax.axvline(t["centre"], color="C3", ls="--", label=label)
         ax.set_xscale("log")
@@ -146,11 +148,16 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5, help="unless the setting fixes its own")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--judge-only", action="store_true", help="re-judge the stored range tests and grid summary")
+    ap.add_argument("--extra", action="append", default=[],
+                    help="with --judge-only: the grid_summary.csv of a further sweep of the same setting (more LRs, "
+                         "configs named <optimizer>-lr<LR>), judged with the grid and merged into grid_summary.csv")
     a = ap.parse_args()
     out = Path(a.out or f"bench/results/lrfind_grid_{a.setting}_cpu").resolve()
     if a.judge_only:
         tests = json.loads((out / "range_tests.json").read_text())
-        print(json.dumps(finish(out, a.setting, tests, pd.read_csv(out / "grid_summary.csv")), indent=1))
+        summary = pd.concat([pd.read_csv(p) for p in [out / "grid_summary.csv", *a.extra]], ignore_index=True)
+        summary = summary.drop_duplicates("config")  # grid_summary.csv holds the extras after a first judgement
+        print(json.dumps(finish(out, a.setting, tests, summary), indent=1))
         return
     base = base_for(a.setting)
     epochs = base.pop("epochs", a.epochs)
