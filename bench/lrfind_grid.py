@@ -75,15 +75,20 @@ def grid_spec(base: dict, tests: list[dict], epochs: int) -> str:
             f"\nseeds: [0, 1]\nbudget: {{epochs: {epochs}}}\nprotocol: fixed\n")
 
 
+def grid_rows(summary, optimizer: str):
+    """The summary rows of ``optimizer``'s grid (configs ``<optimizer>-lr<LR>``) with their LR, by LR."""
+    rows = summary[summary["config"].str.startswith(optimizer + "-lr")].copy()
+    rows["lr"] = [float(c.split("-lr")[1]) for c in rows["config"]]
+    return rows.sort_values("lr")
+
+
 def plot(tests: list[dict], summary, path: Path) -> None:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8, 4))
     for i, t in enumerate(tests):
         ax = fig.add_subplot(1, len(tests), i + 1)
-        rows = summary[summary["config"].str.startswith(t["optimizer"] + "-lr")].copy()
-        rows["lr"] = [float(c.split("-lr")[1]) for c in rows["config"]]
-        rows = rows.sort_values("lr")
+        rows = grid_rows(summary, t["optimizer"])
         ax.errorbar(rows["lr"], rows["final_map50_95_mean"], yerr=rows["final_map50_95_std"].fillna(0), fmt="o-",
                     capsize=3)
         label = f"suggested {t['suggested']:.3g}" if t["suggested"] else f"no suggestion ({t['reason']}): default"
@@ -103,9 +108,7 @@ def judge(tests: list[dict], summary) -> list[dict]:
     point means the grid did not bracket the best (it may lie further out)."""
     verdicts = []
     for t in tests:
-        rows = summary[summary["config"].str.startswith(t["optimizer"] + "-lr")].copy()
-        rows["lr"] = [float(c.split("-lr")[1]) for c in rows["config"]]
-        rows = rows.sort_values("lr")
+        rows = grid_rows(summary, t["optimizer"])
         best = rows.loc[rows["final_map50_95_mean"].idxmax()]
         ratio = float(best["lr"]) / t["centre"]
         verdicts.append({

@@ -219,7 +219,7 @@ class Host:
 
     def _has_integration(self, module: str) -> bool:
         name = f"ultralytics.utils.callbacks.{module}"
-        return any(getattr(f, "__module__", None) == name for fs in self._t.callbacks.values() for f in fs)
+        return any(getattr(f, "__module__", None) == name for fs in self.callbacks.values() for f in fs)
 
     def unaugmented_train_batches(self, images: int, batch: int) -> list[dict]:
         """The first ``images`` images of the train split as the validator loads them (``mode='val'``: letterboxed,
