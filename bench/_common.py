@@ -25,6 +25,18 @@ def _trackers_off() -> None:
 _trackers_off()
 
 
+def trackers_off_in(config_dir: Path) -> None:
+    """The same settings for benchmarks that give each run its own ``YOLO_CONFIG_DIR`` (a child process writes them
+    there, since Ultralytics reads its settings folder once per process)."""
+    import subprocess
+    import sys
+
+    code = ("from ultralytics.utils import SETTINGS; SETTINGS.update({k: False for k in "
+            "('mlflow', 'comet', 'clearml', 'wandb', 'dvc', 'raytune', 'tensorboard')})")
+    subprocess.run([sys.executable, "-c", code], env=dict(os.environ, YOLO_CONFIG_DIR=str(config_dir)), check=True,
+                   capture_output=True)
+
+
 class EpochTimer:
     """Sums training time per epoch (on_train_epoch_start -> on_train_epoch_end): validation is excluded."""
 

@@ -23,6 +23,9 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import trackers_off_in  # noqa: E402  (after the sys.path line)
+
 SPEC = HERE.parent / "configs" / "sgd_vs_adam.yaml"
 
 
@@ -32,6 +35,7 @@ def run_pair(seeds: list[int]) -> dict:
     spec["name"], spec["seeds"] = f"{spec['name']}_s{'_'.join(map(str, seeds))}", seeds
     (work / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     env = dict(os.environ, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(work / "cfg"))
+    trackers_off_in(work / "cfg")  # as in the wheel's venv, which has no tracker packages
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "yolo_gd.cli", "ablate", str(work / "spec.yaml"), "workers=2"],
                           cwd=work, env=env, capture_output=True, text=True)
