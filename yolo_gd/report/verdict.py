@@ -3,7 +3,10 @@
 The leader and the runner-up by mean final mAP50-95 over their finished main-stage trials; resolved when Welch's
 test between them gives p < ``ALPHA`` (two-sided). With one seed on either side there is no test, so it is never
 resolved; a difference of means without a test is not evidence (the default compare once gave SGD mAP50 0.091 on
-one machine and 0.398 on another with the same seed). Pure: tables in, sentences out.
+one machine and 0.398 on another with the same seed). When the runner-up ended below :data:`EARLY_RATIO` of the
+leader's mAP50-95, the sentence adds that the budget may have been too short for it: such a gap at a short budget
+can be how fast each optimizer starts rather than where each ends (the default compare's SGD, mAP50 0.24 after 16
+epochs, bench/results/compare_stability_cpu). Pure: tables in, sentences out.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ __all__ = ["ALPHA", "ranking_verdicts"]
 
 #: The significance level of "resolved".
 ALPHA = 0.05
+#: A runner-up below this fraction of the leader's mean final mAP50-95 gets the short-budget caveat.
+EARLY_RATIO = 0.5
 
 
 def _values(tdf: pd.DataFrame, config: str) -> list[float]:
@@ -44,6 +49,14 @@ def _sentence(lead: str, a: list[float], runner: str, b: list[float]) -> str:
             f"this spread between seeds the test cannot tell the gap from chance; more seeds would tell.")
 
 
+def _early(runner: str, ma: float, mb: float) -> str:
+    """The short-budget caveat (see the module docstring), or nothing."""
+    if ma <= 0 or mb >= EARLY_RATIO * ma:
+        return ""
+    return (f" `{runner}` ended below {EARLY_RATIO:g}x the leader's mAP50-95: at this budget it may have barely "
+            f"started, so the gap can be how fast each starts rather than where each ends; a longer budget would tell.")
+
+
 def ranking_verdicts(summary: pd.DataFrame, tdf: pd.DataFrame) -> list[str]:
     """One sentence per dataset with at least two configs that finished a trial (the dataset named when there
     are several)."""
@@ -56,6 +69,7 @@ def ranking_verdicts(summary: pd.DataFrame, tdf: pd.DataFrame) -> list[str]:
         if len(ranked) < 2:
             continue
         lead, runner = ranked[0]["config"], ranked[1]["config"]
-        text = _sentence(lead, _values(tdf, lead), runner, _values(tdf, runner))
+        a, b = _values(tdf, lead), _values(tdf, runner)
+        text = _sentence(lead, a, runner, b) + (_early(runner, sum(a) / len(a), sum(b) / len(b)) if a and b else "")
         out.append(f"On `{ds}`: {text}" if len(datasets) > 1 and ds else text)
     return out
