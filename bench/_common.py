@@ -13,13 +13,17 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp())
 
 
+#: Ultralytics' tracker integrations, all off for benchmarks.
+TRACKERS = ("mlflow", "comet", "clearml", "wandb", "dvc", "raytune", "tensorboard")
+
+
 def _trackers_off() -> None:
     """A fresh settings folder means Ultralytics' defaults: MLflow, Comet and ClearML on whenever installed (the dev
     extras install them), writing mlflow.db, mlruns/ and .cometml-runs/ into the working folder and adding their
     cost to what a benchmark times. Off in the settings file, which the benchmarks' trial processes read too."""
     from ultralytics.utils import SETTINGS
 
-    SETTINGS.update({k: False for k in ("mlflow", "comet", "clearml", "wandb", "dvc", "raytune", "tensorboard")})
+    SETTINGS.update(dict.fromkeys(TRACKERS, False))
 
 
 _trackers_off()
@@ -31,10 +35,11 @@ def trackers_off_in(config_dir: Path) -> None:
     import subprocess
     import sys
 
-    code = ("from ultralytics.utils import SETTINGS; SETTINGS.update({k: False for k in "
-            "('mlflow', 'comet', 'clearml', 'wandb', 'dvc', 'raytune', 'tensorboard')})")
-    subprocess.run([sys.executable, "-c", code], env=dict(os.environ, YOLO_CONFIG_DIR=str(config_dir)), check=True,
-                   capture_output=True)
+    code = f"from ultralytics.utils import SETTINGS; SETTINGS.update(dict.fromkeys({TRACKERS!r}, False))"
+    proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, YOLO_CONFIG_DIR=str(config_dir)),
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"could not write tracker settings into {config_dir}: {proc.stderr.strip()[-500:]}")
 
 
 class EpochTimer:

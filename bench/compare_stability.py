@@ -1,7 +1,7 @@
 """Does `yolo-gd compare`'s ranking hold with other seeds? The shipped compare spec, run end to end (range tests
 included) once per seed pair, each in a fresh folder, one after the other.
 
-    python bench/compare_stability.py --pairs 2,3 4,5 6,7 --out bench/results/compare_stability_cpu
+    python bench/compare_stability.py --pairs 0,1 2,3 4,5 6,7 --out bench/results/compare_stability_cpu
 
 Per run it stores the range tests' LRs, each optimizer's final mAP50 / mAP50-95 per seed, the verdict sentence the
 compare printed, and whether the ranking (the leader by mean final mAP50-95) is the same as the first run's. mAP
@@ -24,7 +24,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import trackers_off_in  # noqa: E402  (after the sys.path line)
+from _common import trackers_off_in  # noqa: E402
 
 SPEC = HERE.parent / "configs" / "sgd_vs_adam.yaml"
 
@@ -59,7 +59,7 @@ def run_pair(seeds: list[int]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", nargs="+", default=["2,3", "4,5", "6,7"])
+    ap.add_argument("--pairs", nargs="+", default=["0,1", "2,3", "4,5", "6,7"])
     ap.add_argument("--note", default="", help="what else ran on the machine meanwhile")
     ap.add_argument("--out", required=True, help="folder for stability.json")
     args = ap.parse_args()

@@ -32,14 +32,17 @@ RULES = ("half-fall", "valley", "min/10", "steepest")
 WITHIN = 3.0
 
 
-def rule_lrs(csv: Path) -> dict[str, float | None]:
-    """Each rule's LR on one stored range test (its probe signal, smoothed as the test smooths it)."""
+def rule_lrs(csv: Path, suggestion: Path) -> dict[str, float | None]:
+    """Each rule's LR on one stored range test: its probe signal, judged as the test judged it (smoothing, planned
+    steps and whether it stopped at divergence, from the stored ``suggestion.json``)."""
     d = pd.read_csv(csv)
+    s = json.loads(suggestion.read_text())
     v = rangetest.assess(
         d["lr"].to_numpy(),
         d["signal"].to_numpy(),
+        s["stopped_at_divergence"],
         beta=rangetest.PROBE_BETA,
-        planned=len(d),
+        planned=s["conditions"]["steps_planned"],
     )
     return {"half-fall": v.lr, **{k: v.others.get(k) for k in RULES[1:]}}
 
@@ -51,7 +54,7 @@ def judge(best_lr: float, lr: float | None) -> dict:
     ratio = best_lr / lr
     return {
         "lr": lr,
-        "best_over_rule": round(ratio, 2),
+        "best_over_rule": float(f"{ratio:.3g}"),
         "within_3x": bool(1 / WITHIN <= ratio <= WITHIN),
     }
 
@@ -63,7 +66,7 @@ def rows(results: Path) -> list[dict]:
         verdicts = {v["optimizer"]: v for v in json.loads((folder / "validation.json").read_text())["verdicts"]}
         for opt in OPTIMIZERS:
             best = float(verdicts[opt]["best_lr"])
-            lrs = rule_lrs(folder / f"{opt}_lrfind.csv")
+            lrs = rule_lrs(folder / f"{opt}_lrfind.csv", folder / f"{opt}_suggestion.json")
             out += [
                 {
                     "setting": setting,

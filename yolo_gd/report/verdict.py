@@ -4,8 +4,8 @@ The leader and the runner-up by mean final mAP50-95 over their finished main-sta
 test between them gives p < ``ALPHA`` (two-sided). With one seed on either side there is no test, so it is never
 resolved; a difference of means without a test is not evidence (the default compare once gave SGD mAP50 0.091 on
 one machine and 0.398 on another with the same seed). When the runner-up ended below :data:`EARLY_RATIO` of the
-leader's mAP50-95, the sentence adds that the budget may have been too short for it: such a gap at a short budget
-can be how fast each optimizer starts rather than where each ends (the default compare's SGD, mAP50 0.24 after 16
+leader's mAP50-95, the sentence adds that at a short budget such a gap can be how fast each optimizer starts rather
+than where each ends (the default compare's SGD, mAP50 0.24 after 16
 epochs, bench/results/compare_stability_cpu). Pure: tables in, sentences out.
 """
 
@@ -49,12 +49,15 @@ def _sentence(lead: str, a: list[float], runner: str, b: list[float]) -> str:
             f"this spread between seeds the test cannot tell the gap from chance; more seeds would tell.")
 
 
-def _early(runner: str, ma: float, mb: float) -> str:
-    """The short-budget caveat (see the module docstring), or nothing."""
+def _early(runner: str, a: list[float], b: list[float]) -> str:
+    """The short-budget caveat (see the module docstring) for leader values ``a`` and runner-up values ``b``, or
+    nothing. It reads the final values only: a gap this large is not proof that the runner-up stopped early, so the
+    caveat says what the gap can be, and how to find out."""
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
     if ma <= 0 or mb >= EARLY_RATIO * ma:
         return ""
-    return (f" `{runner}` ended below {EARLY_RATIO:g}x the leader's mAP50-95: at this budget it may have barely "
-            f"started, so the gap can be how fast each starts rather than where each ends; a longer budget would tell.")
+    return (f" `{runner}` ended below {EARLY_RATIO:g}x the leader's mAP50-95: at a short budget a gap this large can "
+            f"be how fast each starts rather than where each ends; a longer budget would tell.")
 
 
 def ranking_verdicts(summary: pd.DataFrame, tdf: pd.DataFrame) -> list[str]:
@@ -69,7 +72,7 @@ def ranking_verdicts(summary: pd.DataFrame, tdf: pd.DataFrame) -> list[str]:
         if len(ranked) < 2:
             continue
         lead, runner = ranked[0]["config"], ranked[1]["config"]
-        a, b = _values(tdf, lead), _values(tdf, runner)
-        text = _sentence(lead, a, runner, b) + (_early(runner, sum(a) / len(a), sum(b) / len(b)) if a and b else "")
+        a, b = _values(tdf, lead), _values(tdf, runner)  # not empty: both have n > 0 finished trials
+        text = _sentence(lead, a, runner, b) + _early(runner, a, b)
         out.append(f"On `{ds}`: {text}" if len(datasets) > 1 and ds else text)
     return out
