@@ -37,13 +37,8 @@ def rule_lrs(csv: Path, suggestion: Path) -> dict[str, float | None]:
     steps and whether it stopped at divergence, from the stored ``suggestion.json``)."""
     d = pd.read_csv(csv)
     s = json.loads(suggestion.read_text())
-    v = rangetest.assess(
-        d["lr"].to_numpy(),
-        d["signal"].to_numpy(),
-        s["stopped_at_divergence"],
-        beta=rangetest.PROBE_BETA,
-        planned=s["conditions"]["steps_planned"],
-    )
+    v = rangetest.assess(d["lr"].to_numpy(), d["signal"].to_numpy(), s["stopped_at_divergence"],
+                         beta=rangetest.PROBE_BETA, planned=s["conditions"]["steps_planned"])
     return {"half-fall": v.lr, **{k: v.others.get(k) for k in RULES[1:]}}
 
 
@@ -52,11 +47,7 @@ def judge(best_lr: float, lr: float | None) -> dict:
     if lr is None:
         return {"lr": None, "best_over_rule": None, "within_3x": False}
     ratio = best_lr / lr
-    return {
-        "lr": lr,
-        "best_over_rule": float(f"{ratio:.3g}"),
-        "within_3x": bool(1 / WITHIN <= ratio <= WITHIN),
-    }
+    return {"lr": lr, "best_over_rule": float(f"{ratio:.3g}"), "within_3x": bool(1 / WITHIN <= ratio <= WITHIN)}
 
 
 def rows(results: Path) -> list[dict]:
@@ -67,40 +58,24 @@ def rows(results: Path) -> list[dict]:
         for opt in OPTIMIZERS:
             best = float(verdicts[opt]["best_lr"])
             lrs = rule_lrs(folder / f"{opt}_lrfind.csv", folder / f"{opt}_suggestion.json")
-            out += [
-                {
-                    "setting": setting,
-                    "optimizer": opt,
-                    "grid_best": best,
-                    "rule": r,
-                    **judge(best, lrs[r]),
-                }
-                for r in RULES
-            ]
+            out += [{"setting": setting, "optimizer": opt, "grid_best": best, "rule": r, **judge(best, lrs[r])}
+                    for r in RULES]
     return out
 
 
 def table(df: pd.DataFrame) -> str:
-    lines = [
-        "| setting | optimizer | grid's best | " + " | ".join(RULES) + " |",
-        "|---|---|---|" + "---|" * len(RULES),
-    ]
+    lines = ["| setting | optimizer | grid's best | " + " | ".join(RULES) + " |", "|---|---|---|" + "---|" * len(RULES)]
     for (setting, opt), g in df.groupby(["setting", "optimizer"], sort=False):
         cells = []
         for r in RULES:
             row = g[g.rule == r].iloc[0]
-            cells.append(
-                "none"
-                if row.lr is None or np.isnan(row.lr)
-                else f"{row.lr:.3g} ({row.best_over_rule:g}x{'' if row.within_3x else ', out'})"
-            )
+            flag = "" if row.within_3x else ", out"
+            none = row.lr is None or np.isnan(row.lr)
+            cells.append("none" if none else f"{row.lr:.3g} ({row.best_over_rule:g}x{flag})")
         lines.append(f"| {setting} | {opt} | {g.grid_best.iloc[0]:.3g} | " + " | ".join(cells) + " |")
     counts = df.groupby("rule", sort=False).within_3x.sum()
-    lines.append(
-        "| within 3x | | | "
-        + " | ".join(f"{int(counts[r])} of {len(SETTINGS) * len(OPTIMIZERS)}" for r in RULES)
-        + " |"
-    )
+    n = len(SETTINGS) * len(OPTIMIZERS)
+    lines.append("| within 3x | | | " + " | ".join(f"{int(counts[r])} of {n}" for r in RULES) + " |")
     return "\n".join(lines)
 
 

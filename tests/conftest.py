@@ -36,8 +36,8 @@ def _trackers_off():
     off for the session, so that trial processes (not under pytest, where Ultralytics' own guard keeps them quiet)
     neither write ``mlflow.db`` / ``mlruns`` into the working directory nor try to reach Comet's or ClearML's servers.
     tests/test_trackers.py turns them on for itself. Ray Tune's integration is off too: it only reports inside a Tune
-    session, but with ray installed (dev extras) importing it costs every training process ~1.5 s (measured
-    with ``-X importtime``: a tiny sweep trial took 14.5 s with it, 13.0 s without), and the suite starts well over a hundred of them."""
+    session, but with ray installed (dev extras) importing it costs every training process ~1.5 s (measured with
+    ``-X importtime``: a tiny sweep trial took 14.5 s with it, 13.0 s without), and the suite starts dozens."""
     from ultralytics.utils import SETTINGS
 
     SETTINGS.update(mlflow=False, comet=False, clearml=False, raytune=False)  # all on by default when importable

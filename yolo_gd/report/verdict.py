@@ -5,8 +5,8 @@ test between them gives p < ``ALPHA`` (two-sided). With one seed on either side 
 resolved; a difference of means without a test is not evidence (the default compare once gave SGD mAP50 0.091 on
 one machine and 0.398 on another with the same seed). When the runner-up ended below :data:`EARLY_RATIO` of the
 leader's mAP50-95, the sentence adds that at a short budget such a gap can be how fast each optimizer starts rather
-than where each ends (the default compare's SGD, mAP50 0.24 after 16
-epochs, bench/results/compare_stability_cpu). Pure: tables in, sentences out.
+than where each ends (the default compare's SGD: mAP50 0.24 after 16 epochs, bench/results/compare_stability_cpu).
+Pure: tables in, sentences out.
 """
 
 from __future__ import annotations
